@@ -1,0 +1,16 @@
+//! Schema migrations of the partnership service, applied at `serve` start and
+//! by `partnership migrate`. Each migration is a module; never edit one that
+//! has shipped, add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_tables::Migration)]
+    }
+}

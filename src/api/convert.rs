@@ -1,0 +1,507 @@
+//! Conversions between generated messages and domain types: every field of a
+//! request is parsed here, with its request path for error details.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, EnterpriseClass,
+    EnterpriseSize, KsicCode, Outcome, Participation, Program, ProgramKind, ProgramState, Region,
+    ResourceId, Violations, Won, parse_date,
+};
+use crate::pb;
+use crate::pb::google::r#type::Date;
+use crate::store::{RequestKey, Stored};
+
+/// The KSIC revision assumed when a caller gives a code without one.
+const KSIC_CURRENT_REVISION: i32 = 11;
+/// Most outcomes one participation may carry.
+const MAX_OUTCOMES: usize = 100;
+
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub fn date(d: NaiveDate) -> Date {
+    Date {
+        year: d.year(),
+        month: i32::try_from(d.month()).unwrap_or(0),
+        day: i32::try_from(d.day()).unwrap_or(0),
+    }
+}
+
+fn parse_opt_date(d: Option<&Date>) -> Result<Option<NaiveDate>, String> {
+    d.map(|d| parse_date(d.year, d.month, d.day)).transpose()
+}
+
+/// Maps a proto enum value to a domain enum through their shared names
+/// (`PREFIX_NAME` ↔ `NAME`); 0 is "not set".
+fn enum_in<D>(
+    value: i32,
+    name_of: impl Fn(i32) -> Option<&'static str>,
+    prefix: &str,
+    from_stored: impl Fn(&str) -> Option<D>,
+) -> Result<Option<D>, String> {
+    if value == 0 {
+        return Ok(None);
+    }
+    name_of(value)
+        .and_then(|n| n.strip_prefix(prefix))
+        .and_then(from_stored)
+        .map(Some)
+        .ok_or_else(|| format!("unknown enum value {value}"))
+}
+
+macro_rules! enum_codec {
+    ($domain:ident, $pb:ident, $prefix:literal, $to_pb:ident, $from_pb:ident) => {
+        pub fn $to_pb(d: $domain) -> i32 {
+            pb::$pb::from_str_name(&format!(concat!($prefix, "{}"), d.as_str()))
+                .map_or(0, |v| v as i32)
+        }
+        fn $from_pb(v: i32) -> Result<Option<$domain>, String> {
+            enum_in(
+                v,
+                |v| pb::$pb::try_from(v).ok().map(|e| e.as_str_name()),
+                $prefix,
+                $domain::from_stored,
+            )
+        }
+    };
+}
+enum_codec!(
+    EnterpriseSize,
+    EnterpriseSize,
+    "ENTERPRISE_SIZE_",
+    size_to_pb,
+    size_from_pb
+);
+enum_codec!(Region, Region, "REGION_", region_to_pb, region_from_pb);
+enum_codec!(
+    ProgramKind,
+    ProgramKind,
+    "PROGRAM_KIND_",
+    kind_to_pb,
+    kind_from_pb
+);
+enum_codec!(
+    ProgramState,
+    ProgramState,
+    "PROGRAM_STATE_",
+    state_to_pb,
+    state_from_pb
+);
+
+/// The fields of `Company` and `Sme`, which share their shape.
+pub struct EnterpriseFields<'a> {
+    pub display_name: &'a str,
+    pub business_number: &'a str,
+    pub corporate_number: &'a str,
+    pub size: i32,
+    pub ksic_code: &'a str,
+    pub ksic_revision: i32,
+    pub region: i32,
+    pub employee_count: Option<i32>,
+    pub annual_revenue_krw: Option<i64>,
+}
+
+/// `Company` or `Sme`.
+pub trait EnterpriseMessage: Message + Default + Clone + super::mask::Masked + 'static {
+    fn fields(&self) -> EnterpriseFields<'_>;
+    fn from_stored(stored: &Stored<Enterprise>) -> Self;
+    fn name(&self) -> &str;
+    fn etag(&self) -> &str;
+}
+
+macro_rules! enterprise_message {
+    ($ty:ident) => {
+        impl EnterpriseMessage for pb::$ty {
+            fn fields(&self) -> EnterpriseFields<'_> {
+                EnterpriseFields {
+                    display_name: &self.display_name,
+                    business_number: &self.business_number,
+                    corporate_number: &self.corporate_number,
+                    size: self.size,
+                    ksic_code: &self.ksic_code,
+                    ksic_revision: self.ksic_revision,
+                    region: self.region,
+                    employee_count: self.employee_count,
+                    annual_revenue_krw: self.annual_revenue_krw,
+                }
+            }
+
+            fn from_stored(s: &Stored<Enterprise>) -> Self {
+                let d = &s.data;
+                Self {
+                    name: s.name.clone(),
+                    display_name: d.display_name.to_string(),
+                    business_number: d.business_number.map(|b| b.to_string()).unwrap_or_default(),
+                    corporate_number: d
+                        .corporate_number
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                    size: size_to_pb(d.size),
+                    ksic_code: d
+                        .ksic
+                        .as_ref()
+                        .map(|(k, _)| k.to_string())
+                        .unwrap_or_default(),
+                    ksic_revision: d.ksic.as_ref().map_or(0, |(_, r)| *r),
+                    region: d.region.map_or(0, region_to_pb),
+                    employee_count: d.employee_count,
+                    annual_revenue_krw: d.annual_revenue_krw.map(Won::get),
+                    create_time: Some(timestamp(s.create_time)),
+                    update_time: Some(timestamp(s.update_time)),
+                    delete_time: s.delete_time.map(timestamp),
+                    etag: s.etag(),
+                }
+            }
+
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn etag(&self) -> &str {
+                &self.etag
+            }
+        }
+        super::mask::masked!(pb::$ty {
+            display_name,
+            business_number,
+            corporate_number,
+            size,
+            ksic_code,
+            ksic_revision,
+            region,
+            employee_count,
+            annual_revenue_krw,
+        });
+    };
+}
+enterprise_message!(Company);
+enterprise_message!(Sme);
+
+super::mask::masked!(pb::Program {
+    display_name,
+    description,
+    host_company,
+    kind,
+    region,
+    state,
+    start_date,
+    end_date,
+    budget_krw,
+});
+super::mask::masked!(pb::Participation {
+    sme,
+    support_amount_krw,
+    joined_date,
+    outcomes,
+});
+
+fn non_empty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+fn count(value: Option<i32>) -> Result<Option<i32>, String> {
+    match value {
+        Some(v) if v < 0 => Err(format!("must not be negative, got {v}")),
+        other => Ok(other),
+    }
+}
+
+/// Parses a company or SME; `at` is its path in the request.
+pub fn parse_enterprise(
+    class: EnterpriseClass,
+    f: EnterpriseFields<'_>,
+    at: &str,
+) -> Result<Enterprise, Violations> {
+    let mut v = Violations::new();
+    let display_name = v.check(
+        format!("{at}.display_name"),
+        DisplayName::parse(f.display_name),
+    );
+    let business_number = v
+        .check(
+            format!("{at}.business_number"),
+            non_empty(f.business_number)
+                .map(BusinessNumber::parse)
+                .transpose(),
+        )
+        .flatten();
+    let corporate_number = v
+        .check(
+            format!("{at}.corporate_number"),
+            non_empty(f.corporate_number)
+                .map(CorporateNumber::parse)
+                .transpose(),
+        )
+        .flatten();
+    let size = v.check(
+        format!("{at}.size"),
+        size_from_pb(f.size).and_then(|s| class.parse_size(s)),
+    );
+    let ksic_code = v
+        .check(
+            format!("{at}.ksic_code"),
+            non_empty(f.ksic_code).map(KsicCode::parse).transpose(),
+        )
+        .flatten();
+    let ksic_revision = v.check(
+        format!("{at}.ksic_revision"),
+        match (f.ksic_revision, &ksic_code) {
+            (r, _) if r < 0 => Err(format!("must not be negative, got {r}")),
+            (0, _) => Ok(KSIC_CURRENT_REVISION),
+            (r, Some(_)) => Ok(r),
+            (_, None) => Err("is only meaningful with ksic_code".to_owned()),
+        },
+    );
+    let region = v.check(format!("{at}.region"), region_from_pb(f.region));
+    let employee_count = v.check(format!("{at}.employee_count"), count(f.employee_count));
+    let annual_revenue_krw = v.check(
+        format!("{at}.annual_revenue_krw"),
+        f.annual_revenue_krw.map(Won::parse).transpose(),
+    );
+    match (
+        display_name,
+        size,
+        ksic_revision,
+        region,
+        employee_count,
+        annual_revenue_krw,
+    ) {
+        (Some(display_name), Some(size), Some(rev), Some(region), Some(ec), Some(rev_krw))
+            if v.is_empty() =>
+        {
+            Ok(Enterprise {
+                display_name,
+                business_number,
+                corporate_number,
+                size,
+                ksic: ksic_code.map(|k| (k, rev)),
+                region,
+                employee_count: ec,
+                annual_revenue_krw: rev_krw,
+            })
+        }
+        _ => Err(v),
+    }
+}
+
+pub fn encode_program(s: &Stored<Program>) -> pb::Program {
+    let d = &s.data;
+    pb::Program {
+        name: s.name.clone(),
+        display_name: d.display_name.to_string(),
+        description: d.description.clone(),
+        host_company: Collection::Companies.name_of(&d.host_company),
+        kind: kind_to_pb(d.kind),
+        region: d.region.map_or(0, region_to_pb),
+        state: state_to_pb(d.state),
+        start_date: d.start_date.map(date),
+        end_date: d.end_date.map(date),
+        budget_krw: d.budget_krw.map(Won::get),
+        create_time: Some(timestamp(s.create_time)),
+        update_time: Some(timestamp(s.update_time)),
+        delete_time: s.delete_time.map(timestamp),
+        etag: s.etag(),
+    }
+}
+
+pub fn parse_program(p: &pb::Program, at: &str) -> Result<Program, Violations> {
+    let mut v = Violations::new();
+    let display_name = v.check(
+        format!("{at}.display_name"),
+        DisplayName::parse(&p.display_name),
+    );
+    let description = v.check(
+        format!("{at}.description"),
+        Program::parse_description(p.description.trim()),
+    );
+    let host_company = v.check(
+        format!("{at}.host_company"),
+        if p.host_company.is_empty() {
+            Err("is required: companies/{company}".to_owned())
+        } else {
+            Collection::Companies.parse_name(&p.host_company)
+        },
+    );
+    let kind = v.check(
+        format!("{at}.kind"),
+        kind_from_pb(p.kind).and_then(|k| k.ok_or_else(|| "is required".to_owned())),
+    );
+    let region = v.check(format!("{at}.region"), region_from_pb(p.region));
+    let state = v.check(
+        format!("{at}.state"),
+        state_from_pb(p.state).map(|s| s.unwrap_or(ProgramState::Planned)),
+    );
+    let start = v.check(
+        format!("{at}.start_date"),
+        parse_opt_date(p.start_date.as_ref()),
+    );
+    let end = v.check(
+        format!("{at}.end_date"),
+        parse_opt_date(p.end_date.as_ref()),
+    );
+    if let (Some(s), Some(e)) = (start, end) {
+        v.check(format!("{at}.end_date"), Program::check_dates(s, e));
+    }
+    let budget = v.check(
+        format!("{at}.budget_krw"),
+        p.budget_krw.map(Won::parse).transpose(),
+    );
+    match (
+        display_name,
+        description,
+        host_company,
+        kind,
+        region,
+        state,
+        start,
+        end,
+        budget,
+    ) {
+        (
+            Some(display_name),
+            Some(description),
+            Some(host_company),
+            Some(kind),
+            Some(region),
+            Some(state),
+            Some(start_date),
+            Some(end_date),
+            Some(budget_krw),
+        ) if v.is_empty() => Ok(Program {
+            display_name,
+            description,
+            host_company,
+            kind,
+            region,
+            state,
+            start_date,
+            end_date,
+            budget_krw,
+        }),
+        _ => Err(v),
+    }
+}
+
+pub fn encode_participation(s: &Stored<Participation>) -> pb::Participation {
+    let d = &s.data;
+    pb::Participation {
+        name: s.name.clone(),
+        sme: Collection::Smes.name_of(&d.sme),
+        support_amount_krw: d.support_amount_krw.map(Won::get),
+        joined_date: d.joined_date.map(date),
+        outcomes: d
+            .outcomes
+            .iter()
+            .map(|o| pb::Outcome {
+                metric: o.metric.clone(),
+                baseline: o.baseline,
+                achieved: o.achieved,
+                unit: o.unit.clone(),
+            })
+            .collect(),
+        create_time: Some(timestamp(s.create_time)),
+        update_time: Some(timestamp(s.update_time)),
+        delete_time: s.delete_time.map(timestamp),
+        etag: s.etag(),
+    }
+}
+
+pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participation, Violations> {
+    let mut v = Violations::new();
+    let sme = v.check(
+        format!("{at}.sme"),
+        if p.sme.is_empty() {
+            Err("is required: smes/{sme}".to_owned())
+        } else {
+            Collection::Smes.parse_name(&p.sme)
+        },
+    );
+    let amount = v.check(
+        format!("{at}.support_amount_krw"),
+        p.support_amount_krw.map(Won::parse).transpose(),
+    );
+    let joined = v.check(
+        format!("{at}.joined_date"),
+        parse_opt_date(p.joined_date.as_ref()),
+    );
+    if p.outcomes.len() > MAX_OUTCOMES {
+        v.add(
+            format!("{at}.outcomes"),
+            format!("at most {MAX_OUTCOMES} outcomes, got {}", p.outcomes.len()),
+        );
+    }
+    let outcomes: Vec<Option<Outcome>> = p
+        .outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            v.check(
+                format!("{at}.outcomes[{i}]"),
+                Outcome::parse(&o.metric, o.baseline, o.achieved, &o.unit),
+            )
+        })
+        .collect();
+    match (sme, amount, joined) {
+        (Some(sme), Some(support_amount_krw), Some(joined_date)) if v.is_empty() => {
+            Ok(Participation {
+                sme,
+                support_amount_krw,
+                joined_date,
+                outcomes: outcomes.into_iter().flatten().collect(),
+            })
+        }
+        _ => Err(v),
+    }
+}
+
+/// Parses the optional id of a create request.
+pub fn parse_new_id(id: &str, field: &str) -> Result<Option<ResourceId>, Violations> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    ResourceId::parse(id)
+        .map(Some)
+        .map_err(|e| Violations::single(field, e))
+}
+
+/// The idempotency key of a create request: its `request_id` (a UUID) and a
+/// hash of the request without it.
+pub fn request_key<R: Message + Clone>(
+    request_id: &str,
+    method: &'static str,
+    request: &R,
+    clear: impl FnOnce(&mut R),
+) -> Result<Option<RequestKey>, Violations> {
+    if request_id.is_empty() {
+        return Ok(None);
+    }
+    let uuid = uuid::Uuid::parse_str(request_id)
+        .map_err(|_| Violations::single("request_id", format!("{request_id:?} is not a UUID")))?;
+    let mut without = request.clone();
+    clear(&mut without);
+    Ok(Some(RequestKey {
+        request_id: uuid,
+        method,
+        fingerprint: hex::encode(Sha256::digest(without.encode_to_vec())),
+    }))
+}
+
+/// Parses a resource name field.
+pub fn parse_name(collection: Collection, name: &str) -> Result<ResourceId, Violations> {
+    collection
+        .parse_name(name)
+        .map_err(|e| Violations::single("name", e))
+}
+
+/// An etag field: empty means "unconditional".
+pub fn etag(e: &str) -> Option<&str> {
+    (!e.is_empty()).then_some(e)
+}

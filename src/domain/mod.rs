@@ -1,0 +1,24 @@
+//! Validated domain types. Each has one constructor, `parse`, so a value that
+//! exists past the API edge is valid; nothing here does I/O.
+
+mod business_number;
+mod corporate_number;
+mod enterprise;
+mod ksic;
+mod names;
+mod page;
+mod participation;
+mod program;
+mod text;
+mod violation;
+
+pub use business_number::BusinessNumber;
+pub use corporate_number::CorporateNumber;
+pub use enterprise::{Enterprise, EnterpriseClass, EnterpriseSize, Region};
+pub use ksic::KsicCode;
+pub use names::{Collection, ParticipationName, ResourceId, etag_for};
+pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, QueryShape, parse_page_size};
+pub use participation::{Outcome, Participation};
+pub use program::{Program, ProgramKind, ProgramState, parse_date};
+pub use text::{DisplayName, Won};
+pub use violation::{FieldViolation, Violations};

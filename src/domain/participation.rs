@@ -1,0 +1,46 @@
+//! An SME's participation in a program and its measured outcomes.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{ResourceId, Won};
+
+/// A measured outcome: a named metric with its value before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub metric: String,
+    pub baseline: f64,
+    pub achieved: f64,
+    pub unit: String,
+}
+
+impl Outcome {
+    pub fn parse(metric: &str, baseline: f64, achieved: f64, unit: &str) -> Result<Self, String> {
+        let metric = metric.trim();
+        let unit = unit.trim();
+        if metric.is_empty() || metric.chars().count() > 200 {
+            return Err("metric must be 1 to 200 characters".to_owned());
+        }
+        if unit.chars().count() > 50 {
+            return Err("unit must be at most 50 characters".to_owned());
+        }
+        if !baseline.is_finite() || !achieved.is_finite() {
+            return Err("baseline and achieved must be finite numbers".to_owned());
+        }
+        Ok(Self {
+            metric: metric.to_owned(),
+            baseline,
+            achieved,
+            unit: unit.to_owned(),
+        })
+    }
+}
+
+/// A valid participation, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Participation {
+    pub sme: ResourceId,
+    pub support_amount_krw: Option<Won>,
+    pub joined_date: Option<NaiveDate>,
+    pub outcomes: Vec<Outcome>,
+}

@@ -1,0 +1,105 @@
+//! Cooperation programs hosted by companies.
+
+use chrono::NaiveDate;
+
+use super::enterprise::stored_enum;
+use super::{DisplayName, Region, ResourceId, Won};
+
+stored_enum!(
+    /// Kind of cooperation.
+    ProgramKind {
+        ProfitSharing => "PROFIT_SHARING",
+        DefenseIndustry => "DEFENSE_INDUSTRY",
+        SmartFactory => "SMART_FACTORY",
+        RegionalDevelopment => "REGIONAL_DEVELOPMENT",
+        EsgSupplyChain => "ESG_SUPPLY_CHAIN",
+        OpenInnovation => "OPEN_INNOVATION",
+        PlatformPartnership => "PLATFORM_PARTNERSHIP",
+        OverseasExpansion => "OVERSEAS_EXPANSION",
+        FinancialSupport => "FINANCIAL_SUPPORT",
+        JobQuality => "JOB_QUALITY",
+        WinWinPayment => "WIN_WIN_PAYMENT",
+        TechnologyCooperation => "TECHNOLOGY_COOPERATION",
+    }
+);
+
+stored_enum!(
+    /// Life-cycle state of a program.
+    ProgramState {
+        Planned => "PLANNED",
+        Active => "ACTIVE",
+        Completed => "COMPLETED",
+        Suspended => "SUSPENDED",
+    }
+);
+
+/// Longest description accepted, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// A valid program, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub display_name: DisplayName,
+    pub description: String,
+    pub host_company: ResourceId,
+    pub kind: ProgramKind,
+    pub region: Option<Region>,
+    pub state: ProgramState,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub budget_krw: Option<Won>,
+}
+
+impl Program {
+    /// Checks a description's length.
+    pub fn parse_description(text: &str) -> Result<String, String> {
+        let n = text.chars().count();
+        if n > MAX_DESCRIPTION_CHARS {
+            Err(format!(
+                "must be at most {MAX_DESCRIPTION_CHARS} characters, got {n}"
+            ))
+        } else {
+            Ok(text.to_owned())
+        }
+    }
+
+    /// Checks that a program does not end before it starts.
+    pub fn check_dates(start: Option<NaiveDate>, end: Option<NaiveDate>) -> Result<(), String> {
+        match (start, end) {
+            (Some(s), Some(e)) if e < s => Err(format!("end date {e} is before start date {s}")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A full calendar date from year, month and day (`google.type.Date`).
+pub fn parse_date(year: i32, month: i32, day: i32) -> Result<NaiveDate, String> {
+    if !(1..=9999).contains(&year) {
+        return Err(format!(
+            "must be a full date with a year from 1 to 9999, got {year:04}-{month:02}-{day:02}"
+        ));
+    }
+    u32::try_from(month)
+        .ok()
+        .zip(u32::try_from(day).ok())
+        .and_then(|(m, d)| NaiveDate::from_ymd_opt(year, m, d))
+        .ok_or_else(|| format!("{year:04}-{month:02}-{day:02} is not a calendar date"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_full_and_ordered() {
+        assert!(parse_date(2026, 2, 29).is_err());
+        assert!(parse_date(2024, 2, 29).is_ok());
+        assert!(parse_date(0, 1, 1).is_err());
+        assert!(parse_date(2026, 0, 0).is_err());
+        let a = parse_date(2026, 1, 1).ok();
+        let b = parse_date(2026, 12, 31).ok();
+        assert!(Program::check_dates(a, b).is_ok());
+        assert!(Program::check_dates(b, a).is_err());
+        assert!(Program::check_dates(a, a).is_ok());
+    }
+}

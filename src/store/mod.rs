@@ -1,0 +1,212 @@
+//! Storage on sea-orm: one module per resource, every write of a resource in
+//! one function and one transaction (so audit records and change events can
+//! later join the same transaction).
+
+mod enterprise;
+mod entity;
+mod error;
+mod lifecycle;
+mod participation;
+mod program;
+mod request_id;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::domain::{Cursor, ResourceId, etag_for};
+
+pub use enterprise::{Companies, EnterpriseTable, Smes};
+pub use error::{Rejection, RejectionKind, StoreError};
+pub use request_id::{Created, RequestKey};
+
+/// How long a create's `request_id` is remembered.
+pub const REQUEST_ID_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// A stored resource with its bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    /// The full resource name, e.g. `companies/acme`.
+    pub name: String,
+    pub data: T,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub delete_time: Option<DateTime<Utc>>,
+    /// Incremented by every write; the etag is derived from it.
+    pub revision: i64,
+}
+
+impl<T> Stored<T> {
+    pub fn etag(&self) -> String {
+        etag_for(&self.name, self.revision)
+    }
+
+    /// The bookkeeping without the data.
+    fn meta(&self) -> Stored<()> {
+        Stored {
+            name: self.name.clone(),
+            data: (),
+            create_time: self.create_time,
+            update_time: self.update_time,
+            delete_time: self.delete_time,
+            revision: self.revision,
+        }
+    }
+
+    /// Fails with ABORTED when `etag` is given and not current.
+    fn check_etag(&self, etag: Option<&str>) -> Result<(), StoreError> {
+        match etag {
+            Some(given) if given != self.etag() => Err(Rejection::aborted(format!(
+                "etag {given:?} of {} is stale; read it again and retry",
+                self.name
+            ))
+            .into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One page of a list request.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    pub size: u64,
+    pub after: Option<Cursor>,
+    pub show_deleted: bool,
+}
+
+/// The result of a list request.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<Stored<T>>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+    pub total_size: u64,
+}
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// Handle to the database: a pool for reads and one for writes. On SQLite the
+/// write pool has a single connection and every write transaction starts with
+/// `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with
+/// "database is locked"; readers use WAL snapshots and never block them.
+#[derive(Clone)]
+pub struct Store {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `sqlite://…`, `postgres://…` or `mysql://…`.
+    pub async fn connect(config: &DbConfig) -> Result<Self, StoreError> {
+        let backend = backend_of(&config.url)?;
+        let options = |max: u32| {
+            let mut o = ConnectOptions::new(config.url.clone());
+            o.max_connections(max)
+                .min_connections(0)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_timeout(Duration::from_secs(10))
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .busy_timeout(Duration::from_secs(30))
+                        .foreign_keys(true)
+                        .create_if_missing(true)
+                });
+            o
+        };
+        if backend == DbBackend::Sqlite {
+            let write = Database::connect(options(1))
+                .await
+                .map_err(StoreError::from_db)?;
+            let read = Database::connect(options(config.max_connections.max(1)))
+                .await
+                .map_err(StoreError::from_db)?;
+            Ok(Self { read, write })
+        } else {
+            let pool = Database::connect(options(config.max_connections.max(2)))
+                .await
+                .map_err(StoreError::from_db)?;
+            Ok(Self {
+                read: pool.clone(),
+                write: pool,
+            })
+        }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migration::Migrator::up(&self.write, None)
+            .await
+            .map_err(StoreError::from_db)
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read.ping().await.map_err(StoreError::from_db)
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.write.get_database_backend()
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        };
+        self.write
+            .begin_with_options(options)
+            .await
+            .map_err(StoreError::from_db)
+    }
+
+    /// Deletes request ids older than the retention window.
+    pub async fn purge_request_ids(&self) -> Result<u64, StoreError> {
+        request_id::purge(&self.write, now() - REQUEST_ID_RETENTION).await
+    }
+}
+
+fn backend_of(url: &str) -> Result<DbBackend, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(DbBackend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(DbBackend::Postgres)
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Ok(DbBackend::MySql)
+    } else {
+        Err(StoreError::Config(
+            "database URL must start with sqlite:, postgres:// or mysql://".to_owned(),
+        ))
+    }
+}
+
+/// The current time at the microsecond precision every backend stores.
+pub(crate) fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Parses an id read back from the database.
+fn stored_id(id: String) -> ResourceId {
+    ResourceId::from_stored(id)
+}
