@@ -1,1 +1,101 @@
-fn main() {}
+//! Black-box tests over real gRPC. Each test runs against every backend:
+//! SQLite always, PostgreSQL and MariaDB/MySQL when
+//! `PARTNERSHIP_TEST_POSTGRES_URL` / `PARTNERSHIP_TEST_MYSQL_URL` are set
+//! (otherwise their tests are listed as ignored, and a line says why).
+
+mod companies;
+mod concurrency;
+mod programs;
+mod restart;
+mod service;
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{App, Backend, TestDb};
+
+type TestFn = fn(App) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),+ $(,)?) => {
+        &[$((concat!(stringify!($module), "::", stringify!($name)), |app| Box::pin($module::$name(app)))),+]
+    };
+}
+
+const TESTS: &[(&str, TestFn)] = tests![
+    companies::create_returns_resource_with_server_fields,
+    companies::create_with_taken_id_is_already_exists,
+    companies::duplicate_live_business_number_is_already_exists,
+    companies::request_id_returns_first_result_and_creates_nothing,
+    companies::get_rules,
+    companies::list_pages_with_keyset_tokens,
+    companies::list_rejects_bad_paging_and_unsupported_query,
+    companies::update_mask_rules,
+    companies::update_with_stale_etag_is_aborted,
+    companies::delete_and_undelete_rules,
+    companies::delete_company_with_live_programs_needs_force,
+    companies::bad_input_is_invalid_argument_and_changes_nothing,
+    companies::sme_size_classes,
+    programs::program_references_and_dates,
+    programs::participation_rules,
+    programs::participations_list_under_parent_and_wildcard,
+    programs::delete_program_with_participations_needs_force,
+    programs::update_program_and_participation,
+    service::health_and_reflection_are_served,
+    service::request_id_header_is_echoed,
+    concurrency::concurrent_updates_lose_nothing,
+];
+
+/// Tests that start the binary itself, SQLite only.
+const PROCESS_TESTS: &[(&str, fn())] = &[(
+    "restart::acknowledged_writes_survive_a_kill",
+    restart::acknowledged_writes_survive_a_kill,
+)];
+
+fn run(backend: Backend, test: TestFn) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("runtime: {e}")))?;
+    runtime.block_on(async move {
+        let db = TestDb::create(backend).await;
+        let app = App::spawn(&db).await;
+        let outcome = tokio::spawn(test(app)).await;
+        db.drop_db().await;
+        outcome.map_err(|e| Failed::from(format!("{e}")))
+    })
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        let available = backend.base_url().is_some();
+        if !available && let Some(var) = backend.env_var() {
+            println!(
+                "NOTE: {var} is not set: {} tests are skipped",
+                backend.name()
+            );
+        }
+        for (name, test) in TESTS {
+            let test = *test;
+            trials.push(
+                Trial::test(format!("{}::{name}", backend.name()), move || {
+                    run(backend, test)
+                })
+                .with_ignored_flag(!available),
+            );
+        }
+    }
+    for (name, test) in PROCESS_TESTS {
+        let test = *test;
+        trials.push(Trial::test(format!("sqlite::{name}"), move || {
+            test();
+            Ok(())
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

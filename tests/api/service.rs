@@ -1,0 +1,107 @@
+//! Health, reflection and request ids.
+
+use partnership::pb;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::support::App;
+
+pub async fn health_and_reflection_are_served(app: App) {
+    let mut health = HealthClient::new(app.channel.clone());
+    for service in [
+        "",
+        "partnership.v1.CompanyService",
+        "partnership.v1.ProgramService",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as V1Alpha;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaReq;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResp;
+    let mut alpha = V1Alpha::new(app.channel.clone());
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(AlphaReq::ListServices(String::new())),
+    };
+    let mut stream = alpha
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    let response = stream.message().await.expect("message").expect("one");
+    let Some(AlphaResp::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection response");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "partnership.v1.CompanyService",
+        "partnership.v1.SmeService",
+        "partnership.v1.ProgramService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient as V1;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest as V1Req;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse as V1Resp;
+    let mut v1 = V1::new(app.channel.clone());
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(V1Req::FileContainingSymbol(
+            "partnership.v1.ProgramService".to_owned(),
+        )),
+    };
+    let mut stream = v1
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1 reflection")
+        .into_inner();
+    let response = stream.message().await.expect("message").expect("one");
+    assert!(matches!(
+        response.message_response,
+        Some(V1Resp::FileDescriptorResponse(_))
+    ));
+    app.stop().await;
+}
+
+pub async fn request_id_header_is_echoed(mut app: App) {
+    let mut request = tonic::Request::new(pb::ListCompaniesRequest::default());
+    request.metadata_mut().insert(
+        "x-request-id",
+        "caller-chosen-id-42".parse().expect("ascii"),
+    );
+    let response = app.companies.list_companies(request).await.expect("list");
+    assert_eq!(
+        response
+            .metadata()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("caller-chosen-id-42")
+    );
+    let generated = app
+        .companies
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await
+        .expect("list");
+    let id = generated
+        .metadata()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("generated request id");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    app.stop().await;
+}

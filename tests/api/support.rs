@@ -1,0 +1,308 @@
+//! Test harness: every test gets its own server on port 0 and its own freshly
+//! migrated database, on each backend whose URL is set.
+
+use std::time::Duration;
+
+use partnership::pb;
+use partnership::pb::company_service_client::CompanyServiceClient;
+use partnership::pb::program_service_client::ProgramServiceClient;
+use partnership::pb::sme_service_client::SmeServiceClient;
+use partnership::server::{self, ServerConfig};
+use partnership::store::{DbConfig, Store};
+use sea_orm::{ConnectionTrait, Database};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::MySql => "mysql",
+        }
+    }
+
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => Some("PARTNERSHIP_TEST_POSTGRES_URL"),
+            Self::MySql => Some("PARTNERSHIP_TEST_MYSQL_URL"),
+        }
+    }
+
+    /// The server URL from the environment; `None` means skip.
+    pub fn base_url(self) -> Option<String> {
+        match self.env_var() {
+            None => Some(String::new()),
+            Some(var) => std::env::var(var).ok().filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// A database made for one test and dropped after it.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    admin_url: String,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}/{db}{query}")
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> TestDb {
+        let name = format!("partnership_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                TestDb {
+                    backend,
+                    url,
+                    admin_url: String::new(),
+                    name,
+                    _dir: Some(dir),
+                }
+            }
+            _ => {
+                let admin_url = backend.base_url().expect("backend URL is set");
+                let admin = Database::connect(&admin_url).await.expect("connect admin");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                let _ = admin.close().await;
+                TestDb {
+                    backend,
+                    url: replace_db(&admin_url, &name),
+                    admin_url,
+                    name,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub async fn drop_db(&self) {
+        if self.backend == Backend::Sqlite {
+            return;
+        }
+        if let Ok(admin) = Database::connect(&self.admin_url).await {
+            let sql = match self.backend {
+                Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+            };
+            let _ = admin.execute_unprepared(&sql).await;
+            let _ = admin.close().await;
+        }
+    }
+
+    pub fn config(&self) -> DbConfig {
+        DbConfig {
+            url: self.url.clone(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A running server and clients to it.
+pub struct App {
+    pub companies: CompanyServiceClient<Channel>,
+    pub smes: SmeServiceClient<Channel>,
+    pub programs: ProgramServiceClient<Channel>,
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    pub async fn spawn(db: &TestDb) -> App {
+        let store = Store::connect(&db.config()).await.expect("connect store");
+        store.migrate().await.expect("migrate");
+        let listener = server::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = ServerConfig {
+            health_interval: Duration::from_millis(200),
+        };
+        let handle = tokio::spawn(async move {
+            server::serve(store, listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        App {
+            companies: CompanyServiceClient::new(channel.clone()),
+            smes: SmeServiceClient::new(channel.clone()),
+            programs: ProgramServiceClient::new(channel.clone()),
+            channel,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// Asserts `status` has `code`, an `ErrorInfo` in our domain, and, when
+/// `field` is given, names it in `BadRequest`, `PreconditionFailure` or the
+/// `ErrorInfo` metadata.
+pub fn assert_status(
+    result: Result<impl std::fmt::Debug, Status>,
+    code: Code,
+    field: Option<&str>,
+) {
+    let status = match result {
+        Ok(v) => panic!("expected {code:?}, got OK: {v:?}"),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), code, "status: {status:?}");
+    let details = status.get_error_details();
+    let info = details.error_info().expect("ErrorInfo detail");
+    assert_eq!(info.domain, "partnership.gov.kr");
+    assert!(
+        info.reason
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_'),
+        "reason {}",
+        info.reason
+    );
+    if let Some(field) = field {
+        let in_bad_request = details
+            .bad_request()
+            .is_some_and(|b| b.field_violations.iter().any(|v| v.field == field));
+        let in_precondition = details
+            .precondition_failure()
+            .is_some_and(|p| p.violations.iter().any(|v| v.subject == field));
+        let in_metadata = info.metadata.get("field").is_some_and(|f| f == field);
+        assert!(
+            in_bad_request || in_precondition || in_metadata,
+            "field {field} not named in {status:?}"
+        );
+    }
+}
+
+pub fn company(display_name: &str, business_number: &str) -> pb::Company {
+    pb::Company {
+        display_name: display_name.to_owned(),
+        business_number: business_number.to_owned(),
+        size: pb::EnterpriseSize::Large as i32,
+        ..Default::default()
+    }
+}
+
+pub fn sme(display_name: &str) -> pb::Sme {
+    pb::Sme {
+        display_name: display_name.to_owned(),
+        size: pb::EnterpriseSize::Small as i32,
+        ..Default::default()
+    }
+}
+
+pub fn program(display_name: &str, host: &str) -> pb::Program {
+    pb::Program {
+        display_name: display_name.to_owned(),
+        host_company: host.to_owned(),
+        kind: pb::ProgramKind::SmartFactory as i32,
+        ..Default::default()
+    }
+}
+
+pub fn date(year: i32, month: i32, day: i32) -> Option<partnership::pb::google::r#type::Date> {
+    Some(partnership::pb::google::r#type::Date { year, month, day })
+}
+
+/// Creates a company with a given id and returns it.
+pub async fn create_company(app: &mut App, id: &str, bn: &str) -> pb::Company {
+    app.companies
+        .create_company(pb::CreateCompanyRequest {
+            company: Some(company(&format!("Company {id}"), bn)),
+            company_id: id.to_owned(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create company")
+        .into_inner()
+}
+
+pub async fn create_sme(app: &mut App, id: &str) -> pb::Sme {
+    app.smes
+        .create_sme(pb::CreateSmeRequest {
+            sme: Some(sme(&format!("SME {id}"))),
+            sme_id: id.to_owned(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create sme")
+        .into_inner()
+}
+
+pub async fn create_program(app: &mut App, id: &str, host: &str) -> pb::Program {
+    app.programs
+        .create_program(pb::CreateProgramRequest {
+            program: Some(program(&format!("Program {id}"), host)),
+            program_id: id.to_owned(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create program")
+        .into_inner()
+}
+
+pub async fn count_companies(app: &mut App) -> i32 {
+    app.companies
+        .list_companies(pb::ListCompaniesRequest {
+            show_deleted: true,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .total_size
+}
+
+/// Valid business numbers for tests: `n`-th number with a correct check digit.
+pub fn business_number(n: u32) -> String {
+    let body = format!("{:09}", 100_810_000 + n);
+    let d: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
+    let w = [1, 3, 7, 1, 3, 7, 1, 3, 5];
+    let mut s: u32 = d.iter().zip(w).map(|(a, b)| a * b).sum();
+    s += d[8] * 5 / 10;
+    format!("{body}{}", (10 - s % 10) % 10)
+}
