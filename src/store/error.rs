@@ -107,14 +107,10 @@ impl StoreError {
     /// UNAVAILABLE, the rest internal.
     pub fn from_db(err: DbErr) -> Self {
         use sea_orm::RuntimeErr;
-        use sea_orm::sqlx::Error as Sqlx;
         let unavailable = match &err {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
             DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-                matches!(
-                    e.as_ref(),
-                    Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
-                )
+                is_unavailable(e)
             }
             _ => false,
         };
@@ -137,5 +133,29 @@ impl StoreError {
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         Self::from_db(err)
+    }
+}
+
+/// Whether a driver error means the database cannot be reached right now
+/// (lost connection, server shutting down, database gone) rather than a
+/// fault in the request or the code.
+fn is_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL SQLSTATE: 08xxx connection exceptions, 57P01-57P03
+            // shutdown / cannot connect now, 3D000 database does not exist.
+            // MariaDB/MySQL error numbers: 1049 unknown database, 1053
+            // shutdown in progress, 2002/2003/2006/2013 server unreachable
+            // or gone.
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "3D000")
+                || db
+                    .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| matches!(e.number(), 1049 | 1053 | 2002 | 2003 | 2006 | 2013))
+        }
+        _ => false,
     }
 }

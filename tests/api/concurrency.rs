@@ -94,5 +94,29 @@ pub async fn concurrent_updates_lose_nothing(mut app: App) {
         token = page.next_page_token;
     }
     assert_eq!(seen, CLIENTS * PROGRAMS_PER_CLIENT);
+
+    // With one more program there are 1001: a page size above the maximum
+    // is lowered to 1000, and the rest is on the next page.
+    crate::support::create_program(&mut app, "one-more", &host.name).await;
+    let page = app
+        .programs
+        .list_programs(pb::ListProgramsRequest {
+            page_size: 5000,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(page.programs.len(), 1000);
+    assert_eq!(page.total_size, 1001);
+    assert!(!page.next_page_token.is_empty());
+    // No page size means 50.
+    let page = app
+        .programs
+        .list_programs(pb::ListProgramsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(page.programs.len(), 50);
     app.stop().await;
 }

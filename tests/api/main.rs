@@ -43,16 +43,27 @@ const TESTS: &[(&str, TestFn)] = tests![
     programs::participations_list_under_parent_and_wildcard,
     programs::delete_program_with_participations_needs_force,
     programs::update_program_and_participation,
+    programs::delete_sme_with_participations_needs_force,
     service::health_and_reflection_are_served,
     service::request_id_header_is_echoed,
     concurrency::concurrent_updates_lose_nothing,
 ];
 
+/// Tests that only one backend can run.
+const POSTGRES_TESTS: &[(&str, TestFn)] =
+    tests![service::database_down_is_unavailable_and_not_serving];
+
 /// Tests that start the binary itself, SQLite only.
-const PROCESS_TESTS: &[(&str, fn())] = &[(
-    "restart::acknowledged_writes_survive_a_kill",
-    restart::acknowledged_writes_survive_a_kill,
-)];
+const PROCESS_TESTS: &[(&str, fn())] = &[
+    (
+        "restart::acknowledged_writes_survive_a_kill",
+        restart::acknowledged_writes_survive_a_kill,
+    ),
+    (
+        "restart::migrate_subcommand_prepares_the_database",
+        restart::migrate_subcommand_prepares_the_database,
+    ),
+];
 
 fn run(backend: Backend, test: TestFn) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,6 +100,16 @@ fn main() {
                 .with_ignored_flag(!available),
             );
         }
+    }
+    let postgres = Backend::Postgres.base_url().is_some();
+    for (name, test) in POSTGRES_TESTS {
+        let test = *test;
+        trials.push(
+            Trial::test(format!("postgres::{name}"), move || {
+                run(Backend::Postgres, test)
+            })
+            .with_ignored_flag(!postgres),
+        );
     }
     for (name, test) in PROCESS_TESTS {
         let test = *test;

@@ -440,3 +440,45 @@ pub async fn update_program_and_participation(mut app: App) {
     assert_status(r, Code::Aborted, Some("etag"));
     app.stop().await;
 }
+
+pub async fn delete_sme_with_participations_needs_force(mut app: App) {
+    let host = create_company(&mut app, "host", "").await;
+    let p = create_program(&mut app, "p", &host.name).await;
+    let s = create_sme(&mut app, "s").await;
+    let part = create_participation(&mut app, &p.name, "smes/s", "x")
+        .await
+        .expect("create");
+    let r = app
+        .smes
+        .delete_sme(pb::DeleteSmeRequest {
+            name: s.name.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert_status(r, Code::FailedPrecondition, Some("force"));
+    app.smes
+        .delete_sme(pb::DeleteSmeRequest {
+            name: s.name.clone(),
+            force: true,
+            ..Default::default()
+        })
+        .await
+        .expect("forced delete");
+    let part = app
+        .programs
+        .get_participation(pb::GetParticipationRequest { name: part.name })
+        .await
+        .expect("get")
+        .into_inner();
+    assert!(part.delete_time.is_some());
+    // A participation cannot come back while its SME is deleted.
+    let r = app
+        .programs
+        .undelete_participation(pb::UndeleteParticipationRequest {
+            name: part.name.clone(),
+            etag: String::new(),
+        })
+        .await;
+    assert_status(r, Code::FailedPrecondition, Some("name"));
+    app.stop().await;
+}

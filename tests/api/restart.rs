@@ -93,3 +93,39 @@ pub fn acknowledged_writes_survive_a_kill() {
     server.child.kill().expect("kill");
     server.child.wait().expect("wait");
 }
+
+pub fn migrate_subcommand_prepares_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}/migrate.db?mode=rwc", dir.path().display());
+    for _ in 0..2 {
+        // Twice: applying migrations is idempotent.
+        let status = Command::new(env!("CARGO_BIN_EXE_partnership"))
+            .args(["migrate", "--database-url", &db_url])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run migrate");
+        assert!(status.success(), "migrate failed: {status}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_partnership"))
+        .args(["migrate", "--database-url", "oracle://nowhere"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run migrate");
+    assert!(!bad.success(), "an unsupported URL must fail");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&db_url).await.expect("connect");
+        for table in [
+            "companies",
+            "smes",
+            "programs",
+            "participations",
+            "request_ids",
+        ] {
+            db.execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
+                .await
+                .unwrap_or_else(|e| panic!("table {table} missing: {e}"));
+        }
+    });
+}

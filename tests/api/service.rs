@@ -105,3 +105,50 @@ pub async fn request_id_header_is_echoed(mut app: App) {
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     app.stop().await;
 }
+
+/// PostgreSQL only: the test drops the server's database under it.
+pub async fn database_down_is_unavailable_and_not_serving(mut app: App) {
+    crate::support::create_company(&mut app, "before", "").await;
+    app.kill_database().await;
+
+    let mut health = HealthClient::new(app.channel.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: "partnership.v1.CompanyService".to_owned(),
+            })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        if status == ServingStatus::NotServing as i32 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health stayed SERVING"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        let r = app
+            .companies
+            .get_company(pb::GetCompanyRequest {
+                name: "companies/before".into(),
+            })
+            .await
+            .map(|r| r.into_inner());
+        let message = r
+            .as_ref()
+            .err()
+            .map(|s| s.message().to_owned())
+            .unwrap_or_default();
+        crate::support::assert_status(r, tonic::Code::Unavailable, None);
+        assert!(
+            !message.to_lowercase().contains("database \"") && !message.contains("sqlx"),
+            "driver detail leaked: {message}"
+        );
+    }
+    app.stop().await;
+}

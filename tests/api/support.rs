@@ -132,6 +132,8 @@ pub struct App {
     pub smes: SmeServiceClient<Channel>,
     pub programs: ProgramServiceClient<Channel>,
     pub channel: Channel,
+    /// Drops the test database under the running server.
+    db_killer: Option<(String, String)>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -165,9 +167,22 @@ impl App {
             smes: SmeServiceClient::new(channel.clone()),
             programs: ProgramServiceClient::new(channel.clone()),
             channel,
+            db_killer: (db.backend == Backend::Postgres)
+                .then(|| (db.admin_url.clone(), db.name.clone())),
             stop: Some(stop),
             handle: Some(handle),
         }
+    }
+
+    /// Drops the database with `FORCE`, ending the server's connections.
+    pub async fn kill_database(&self) {
+        let (admin_url, name) = self.db_killer.clone().expect("PostgreSQL test");
+        let admin = Database::connect(&admin_url).await.expect("connect admin");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .expect("drop database");
+        let _ = admin.close().await;
     }
 
     pub async fn stop(mut self) {
