@@ -1,6 +1,7 @@
 //! Command line and environment: every flag is also an environment variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -32,6 +33,39 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(DbArgs),
+    /// Ask a running server's health service; exit 0 when it is SERVING.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// Address of the server to ask.
+    #[arg(
+        long,
+        env = "PARTNERSHIP_HEALTH_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub addr: SocketAddr,
+
+    /// Service to ask about; empty means the whole server.
+    #[arg(long, default_value = "")]
+    pub service: String,
+
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+
+    /// CA certificate (PEM) of a server that serves TLS.
+    #[arg(long, env = "PARTNERSHIP_HEALTH_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Name in the server certificate, when it differs from the address.
+    #[arg(
+        long,
+        env = "PARTNERSHIP_HEALTH_TLS_DOMAIN",
+        default_value = "localhost"
+    )]
+    pub tls_domain: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,6 +115,45 @@ pub struct ServeArgs {
     #[arg(long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = 5)]
     pub health_interval: u64,
 
+    /// Address of the Prometheus `/metrics` listener, or `off`.
+    #[arg(long, env = "PARTNERSHIP_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
+
+    /// Seconds in-flight calls may run after SIGTERM/SIGINT.
+    #[arg(long, env = "PARTNERSHIP_SHUTDOWN_GRACE", default_value_t = 20)]
+    pub shutdown_grace: u64,
+
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "PARTNERSHIP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "PARTNERSHIP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "PARTNERSHIP_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Browser origins allowed to call over gRPC-Web, comma-separated
+    /// (e.g. `https://dashboard.example.go.kr`); none by default.
+    #[arg(long, env = "PARTNERSHIP_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+/// A socket address, or none when the value is `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(value: &str) -> Result<OptionalAddr, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(OptionalAddr(None));
+    }
+    value
+        .parse()
+        .map(|a| OptionalAddr(Some(a)))
+        .map_err(|e| format!("{value:?} is not an address or `off`: {e}"))
 }

@@ -1,13 +1,16 @@
-//! `partnership`: serve (default) or migrate.
+//! `partnership`: serve (default), migrate, or check a server's health.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use partnership::config::{Cli, Command, DbArgs, ServeArgs};
-use partnership::server::{self, ServerConfig};
+use partnership::config::{Cli, Command, DbArgs, HealthArgs, ServeArgs};
+use partnership::server::{self, Listeners, ServerConfig, TlsConfig};
 use partnership::store::Store;
 use partnership::telemetry;
+
+type BoxError = Box<dyn std::error::Error>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,6 +19,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Migrate(db)) => migrate(&db).await,
         Some(Command::Serve(args)) => serve(&args).await,
+        Some(Command::Health(args)) => health(&args).await,
         None => serve(&cli.serve).await,
     };
     match result {
@@ -27,7 +31,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn migrate(db: &DbArgs) -> Result<(), Box<dyn std::error::Error>> {
+async fn migrate(db: &DbArgs) -> Result<(), BoxError> {
     let store = Store::connect(&db.db_config()).await?;
     store.migrate().await?;
     tracing::info!("migrations applied");
@@ -35,13 +39,76 @@ async fn migrate(db: &DbArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, BoxError> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()).into())
+}
+
+async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig {
+            cert: read(cert, "TLS certificate")?,
+            key: read(key, "TLS key")?,
+            client_ca: args
+                .tls_client_ca
+                .as_deref()
+                .map(|p| read(p, "client CA"))
+                .transpose()?,
+        }),
+        _ => None,
+    };
     let store = Store::connect(&args.db.db_config()).await?;
     store.migrate().await?;
-    let listener = server::bind(args.listen).await?;
+    let listeners = Listeners {
+        grpc: server::bind(args.listen).await?,
+        metrics: match args.metrics_listen.0 {
+            Some(addr) => Some(server::bind(addr).await?),
+            None => None,
+        },
+    };
     let config = ServerConfig {
         health_interval: Duration::from_secs(args.health_interval),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        tls,
+        cors_origins: args.cors_allowed_origins.clone(),
     };
-    server::serve(store, listener, config, server::shutdown_signal()).await?;
+    server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())
+}
+
+/// Exits 0 when the server answers SERVING; for container health checks.
+async fn health(args: &HealthArgs) -> Result<(), BoxError> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let scheme = if args.tls_ca.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", args.addr))?
+        .connect_timeout(Duration::from_secs(args.timeout))
+        .timeout(Duration::from_secs(args.timeout));
+    if let Some(ca) = &args.tls_ca {
+        endpoint = endpoint.tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?))
+                .domain_name(args.tls_domain.clone()),
+        )?;
+    }
+    let channel = endpoint.connect().await?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: args.service.clone(),
+        })
+        .await?
+        .into_inner()
+        .status;
+    if status == ServingStatus::Serving as i32 {
+        println!("SERVING");
+        Ok(())
+    } else {
+        Err(format!("not serving (status {status})").into())
+    }
 }

@@ -89,6 +89,14 @@ pub struct Page<T> {
     pub total_size: u64,
 }
 
+/// Use of one connection pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub role: &'static str,
+    pub size: u32,
+    pub idle: usize,
+}
+
 /// Database settings.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -160,6 +168,34 @@ impl Store {
 
     pub fn backend(&self) -> DbBackend {
         self.write.get_database_backend()
+    }
+
+    /// Current size and idle count of each connection pool.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let mut out = Vec::new();
+        let same = self.backend() != DbBackend::Sqlite;
+        for (role, conn) in [("read", &self.read), ("write", &self.write)] {
+            if same && role == "write" {
+                break;
+            }
+            let role = if same { "shared" } else { role };
+            let (size, idle) = match self.backend() {
+                DbBackend::Sqlite => {
+                    let p = conn.get_sqlite_connection_pool();
+                    (p.size(), p.num_idle())
+                }
+                DbBackend::Postgres => {
+                    let p = conn.get_postgres_connection_pool();
+                    (p.size(), p.num_idle())
+                }
+                _ => {
+                    let p = conn.get_mysql_connection_pool();
+                    (p.size(), p.num_idle())
+                }
+            };
+            out.push(PoolStats { role, size, idle });
+        }
+        out
     }
 
     pub async fn close(self) {

@@ -5,10 +5,11 @@
 
 mod companies;
 mod concurrency;
+mod process;
 mod programs;
-mod restart;
 mod service;
 mod support;
+mod transport;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,6 +48,24 @@ const TESTS: &[(&str, TestFn)] = tests![
     service::health_and_reflection_are_served,
     service::request_id_header_is_echoed,
     concurrency::concurrent_updates_lose_nothing,
+    transport::metrics_count_rpcs_by_method_and_code,
+];
+
+type DbTestFn = fn(TestDb) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Transport tests that configure their own server; the backend does not
+/// matter to them, so they run on SQLite.
+const TRANSPORT_TESTS: &[(&str, DbTestFn)] = &[
+    ("transport::tls_serves_encrypted_calls", |db| {
+        Box::pin(transport::tls_serves_encrypted_calls(db))
+    }),
+    (
+        "transport::mutual_tls_requires_a_client_certificate",
+        |db| Box::pin(transport::mutual_tls_requires_a_client_certificate(db)),
+    ),
+    ("transport::grpc_web_over_http1_with_cors", |db| {
+        Box::pin(transport::grpc_web_over_http1_with_cors(db))
+    }),
 ];
 
 /// Tests that only one backend can run.
@@ -56,12 +75,16 @@ const POSTGRES_TESTS: &[(&str, TestFn)] =
 /// Tests that start the binary itself, SQLite only.
 const PROCESS_TESTS: &[(&str, fn())] = &[
     (
-        "restart::acknowledged_writes_survive_a_kill",
-        restart::acknowledged_writes_survive_a_kill,
+        "process::acknowledged_writes_survive_a_kill",
+        process::acknowledged_writes_survive_a_kill,
     ),
     (
-        "restart::migrate_subcommand_prepares_the_database",
-        restart::migrate_subcommand_prepares_the_database,
+        "process::migrate_subcommand_prepares_the_database",
+        process::migrate_subcommand_prepares_the_database,
+    ),
+    (
+        "process::sigterm_drains_calls_and_exits_in_time",
+        process::sigterm_drains_calls_and_exits_in_time,
     ),
 ];
 
@@ -77,6 +100,20 @@ fn run(backend: Backend, test: TestFn) -> Result<(), Failed> {
         let outcome = tokio::spawn(test(app)).await;
         db.drop_db().await;
         outcome.map_err(|e| Failed::from(format!("{e}")))
+    })
+}
+
+fn run_with_db(test: DbTestFn) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("runtime: {e}")))?;
+    runtime.block_on(async move {
+        let db = TestDb::create(Backend::Sqlite).await;
+        tokio::spawn(test(db))
+            .await
+            .map_err(|e| Failed::from(format!("{e}")))
     })
 }
 
@@ -110,6 +147,12 @@ fn main() {
             })
             .with_ignored_flag(!postgres),
         );
+    }
+    for (name, test) in TRANSPORT_TESTS {
+        let test = *test;
+        trials.push(Trial::test(format!("sqlite::{name}"), move || {
+            run_with_db(test)
+        }));
     }
     for (name, test) in PROCESS_TESTS {
         let test = *test;

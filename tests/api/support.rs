@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use partnership::pb;
 use partnership::pb::company_service_client::CompanyServiceClient;
 use partnership::pb::program_service_client::ProgramServiceClient;
@@ -128,6 +130,8 @@ impl TestDb {
 
 /// A running server and clients to it.
 pub struct App {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     pub companies: CompanyServiceClient<Channel>,
     pub smes: SmeServiceClient<Channel>,
     pub programs: ProgramServiceClient<Channel>,
@@ -140,29 +144,52 @@ pub struct App {
 
 impl App {
     pub async fn spawn(db: &TestDb) -> App {
+        Self::spawn_with(db, ServerConfig::default()).await
+    }
+
+    /// Starts a server with `config` (health checked every 200 ms).
+    pub async fn spawn_with(db: &TestDb, config: ServerConfig) -> App {
         let store = Store::connect(&db.config()).await.expect("connect store");
         store.migrate().await.expect("migrate");
         let listener = server::bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let metrics = server::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind metrics");
+        let metrics_addr = metrics.local_addr().expect("metrics addr");
         let (stop, stopped) = oneshot::channel::<()>();
+        let tls = config.tls.clone();
         let config = ServerConfig {
             health_interval: Duration::from_millis(200),
+            ..config
+        };
+        let listeners = server::Listeners {
+            grpc: listener,
+            metrics: Some(metrics),
         };
         let handle = tokio::spawn(async move {
-            server::serve(store, listener, config, async {
+            server::serve(store, listeners, config, async {
                 let _ = stopped.await;
             })
             .await
             .expect("server runs");
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = match tls {
+            // TLS tests build their own channels.
+            Some(_) => Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect_lazy(),
+            None => Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect()
+                .await
+                .expect("connect"),
+        };
         App {
+            addr,
+            metrics_addr,
             companies: CompanyServiceClient::new(channel.clone()),
             smes: SmeServiceClient::new(channel.clone()),
             programs: ProgramServiceClient::new(channel.clone()),
@@ -320,4 +347,60 @@ pub fn business_number(n: u32) -> String {
     let mut s: u32 = d.iter().zip(w).map(|(a, b)| a * b).sum();
     s += d[8] * 5 / 10;
     format!("{body}{}", (10 - s % 10) % 10)
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: returns the status, the
+/// headers (lower-case names) and the body (de-chunked).
+pub async fn http1(addr: SocketAddr, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&data[..end]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+    out
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

@@ -1,0 +1,269 @@
+//! Tests of the real binary: durability across SIGKILL, graceful shutdown on
+//! SIGTERM, and the `migrate` subcommand.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use partnership::pb;
+use partnership::pb::company_service_client::CompanyServiceClient;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+fn start(db_url: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_partnership"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--database-url", db_url, "--shutdown-grace", "10"])
+        .env("PARTNERSHIP_LOG_FORMAT", "text")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start partnership");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        assert!(
+            Instant::now() < deadline,
+            "server did not report its address"
+        );
+        let line = lines.next().expect("server exited").expect("read line");
+        if let Some(rest) = line.split("addr=").nth(1)
+            && line.contains("listening")
+        {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    // Keep draining the output so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+pub fn acknowledged_writes_survive_a_kill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}/restart.db?mode=rwc", dir.path().display());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    let mut server = start(&db_url);
+    let created: Vec<pb::Company> = runtime.block_on(async {
+        let mut client = CompanyServiceClient::connect(format!("http://{}", server.addr))
+            .await
+            .expect("connect");
+        let mut created = Vec::new();
+        for i in 0..25 {
+            created.push(
+                client
+                    .create_company(pb::CreateCompanyRequest {
+                        company: Some(crate::support::company(&format!("Durable {i}"), "")),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("create")
+                    .into_inner(),
+            );
+        }
+        created
+    });
+    server.child.kill().expect("kill");
+    server.child.wait().expect("wait");
+
+    let mut server = start(&db_url);
+    runtime.block_on(async {
+        let mut client = CompanyServiceClient::connect(format!("http://{}", server.addr))
+            .await
+            .expect("connect");
+        for c in &created {
+            let got = client
+                .get_company(pb::GetCompanyRequest {
+                    name: c.name.clone(),
+                })
+                .await
+                .expect("acknowledged write is there")
+                .into_inner();
+            assert_eq!(&got, c);
+        }
+    });
+    server.child.kill().expect("kill");
+    server.child.wait().expect("wait");
+}
+
+pub fn migrate_subcommand_prepares_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}/migrate.db?mode=rwc", dir.path().display());
+    for _ in 0..2 {
+        // Twice: applying migrations is idempotent.
+        let status = Command::new(env!("CARGO_BIN_EXE_partnership"))
+            .args(["migrate", "--database-url", &db_url])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run migrate");
+        assert!(status.success(), "migrate failed: {status}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_partnership"))
+        .args(["migrate", "--database-url", "oracle://nowhere"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run migrate");
+    assert!(!bad.success(), "an unsupported URL must fail");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&db_url).await.expect("connect");
+        for table in [
+            "companies",
+            "smes",
+            "programs",
+            "participations",
+            "request_ids",
+        ] {
+            db.execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
+                .await
+                .unwrap_or_else(|e| panic!("table {table} missing: {e}"));
+        }
+    });
+}
+
+/// Lists every company name through the paged API.
+async fn all_company_names(
+    client: &mut CompanyServiceClient<tonic::transport::Channel>,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_companies(pb::ListCompaniesRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        names.extend(page.companies.into_iter().map(|c| c.name));
+        if page.next_page_token.is_empty() {
+            return names;
+        }
+        token = page.next_page_token;
+    }
+}
+
+pub fn sigterm_drains_calls_and_exits_in_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}/shutdown.db?mode=rwc", dir.path().display());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut server = start(&db_url);
+    let addr = server.addr.clone();
+    let pid = server.child.id().to_string();
+
+    let (acked, failures) = runtime.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        let mut writers = Vec::new();
+        for w in 0..16 {
+            let mut client = CompanyServiceClient::new(channel.clone());
+            writers.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut failures = Vec::new();
+                for i in 0..10_000 {
+                    let r = client
+                        .create_company(pb::CreateCompanyRequest {
+                            company: Some(crate::support::company(&format!("W{w} {i}"), "")),
+                            company_id: format!("w{w}-{i}"),
+                            request_id: String::new(),
+                        })
+                        .await;
+                    match r {
+                        Ok(c) => acked.push(c.into_inner().name),
+                        Err(status) => {
+                            failures.push((format!("companies/w{w}-{i}"), status.code()));
+                            if failures.len() >= 3 {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (acked, failures)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let term = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(term.success());
+        let mut acked = Vec::new();
+        let mut failures = Vec::new();
+        for writer in writers {
+            let (a, f) = writer.await.expect("writer");
+            acked.extend(a);
+            failures.extend(f);
+        }
+        (acked, failures)
+    });
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "server did not exit within the grace period"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !acked.is_empty(),
+        "no write was acknowledged before SIGTERM"
+    );
+    // Calls refused during shutdown fail with UNAVAILABLE. A call that races
+    // the final close of its connection can be reported by the client as
+    // CANCELLED; it was not processed (checked below), so it is safe to retry.
+    for (_, code) in &failures {
+        assert!(
+            matches!(code, tonic::Code::Unavailable | tonic::Code::Cancelled),
+            "failures: {failures:?}"
+        );
+    }
+
+    // Every acknowledged write is stored, and nothing else is.
+    let mut server = start(&db_url);
+    let stored = runtime.block_on(async {
+        let mut client = CompanyServiceClient::connect(format!("http://{}", server.addr))
+            .await
+            .expect("connect");
+        all_company_names(&mut client).await
+    });
+    server.child.kill().expect("kill");
+    server.child.wait().expect("wait");
+    let mut acked = acked;
+    let mut stored = stored;
+    acked.sort();
+    stored.sort();
+    assert_eq!(stored.len(), acked.len(), "stored vs acknowledged");
+    assert_eq!(stored, acked);
+    for (name, code) in &failures {
+        assert!(
+            stored.binary_search(name).is_err(),
+            "{name} failed with {code:?} but was stored"
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! What every call passes through: metrics, TLS and mutual TLS, gRPC-Web.
+
+use std::collections::HashMap;
+
+use partnership::pb;
+use partnership::pb::company_service_client::CompanyServiceClient;
+use partnership::server::{ServerConfig, TlsConfig};
+use prost::Message;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::support::{App, TestDb, create_company, header, http1};
+
+/// One sample of the Prometheus text format: name, labels, value.
+type Sample = (String, HashMap<String, String>, f64);
+
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+            let value: f64 = value.parse().expect("numeric value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let labels = rest
+                        .trim_end_matches('}')
+                        .split("\",")
+                        .filter(|p| !p.is_empty())
+                        .filter_map(|p| p.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+                        .collect();
+                    (name.to_owned(), labels)
+                }
+                None => (series.to_owned(), HashMap::new()),
+            };
+            (name, labels, value)
+        })
+        .collect()
+}
+
+fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| *v)
+}
+
+async fn scrape(app: &App) -> Vec<Sample> {
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        app.metrics_addr
+    );
+    let (status, headers, body) = http1(app.metrics_addr, request.as_bytes()).await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type").is_some_and(|c| c.starts_with("text/plain")));
+    parse_prometheus(&String::from_utf8(body).expect("utf-8"))
+}
+
+pub async fn metrics_count_rpcs_by_method_and_code(mut app: App) {
+    create_company(&mut app, "acme", "").await;
+    for _ in 0..2 {
+        app.companies
+            .get_company(pb::GetCompanyRequest {
+                name: "companies/acme".into(),
+            })
+            .await
+            .expect("get");
+    }
+    for _ in 0..3 {
+        let _ = app
+            .companies
+            .get_company(pb::GetCompanyRequest {
+                name: "companies/missing".into(),
+            })
+            .await;
+    }
+    let samples = scrape(&app).await;
+    let get = [
+        ("grpc_service", "partnership.v1.CompanyService"),
+        ("grpc_method", "GetCompany"),
+    ];
+    let handled = |code: &str| {
+        let mut labels = get.to_vec();
+        labels.push(("grpc_code", code));
+        find(&samples, "grpc_server_handled_total", &labels)
+    };
+    assert_eq!(handled("OK"), Some(2.0));
+    assert_eq!(handled("NotFound"), Some(3.0));
+    assert_eq!(
+        find(
+            &samples,
+            "grpc_server_handled_total",
+            &[("grpc_method", "CreateCompany"), ("grpc_code", "OK")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        find(&samples, "grpc_server_handling_seconds_count", &get),
+        Some(5.0)
+    );
+    let mut inf = get.to_vec();
+    inf.push(("le", "+Inf"));
+    assert_eq!(
+        find(&samples, "grpc_server_handling_seconds_bucket", &inf),
+        Some(5.0)
+    );
+    assert_eq!(find(&samples, "grpc_server_in_flight", &get), Some(0.0));
+    assert_eq!(find(&samples, "partnership_build_info", &[]), Some(1.0));
+    assert!(
+        find(
+            &samples,
+            "partnership_db_pool_connections",
+            &[("state", "idle")]
+        )
+        .is_some()
+    );
+    app.stop().await;
+}
+
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let server_key = KeyPair::generate().expect("key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &ca)
+        .expect("server cert");
+    let client_key = KeyPair::generate().expect("key");
+    let client_cert = CertificateParams::new(vec!["ministry-client".to_owned()])
+        .expect("params")
+        .signed_by(&client_key, &ca)
+        .expect("client cert");
+    Pki {
+        ca: ca.pem(),
+        server_cert: server_cert.pem(),
+        server_key: server_key.serialize_pem(),
+        client_cert: client_cert.pem(),
+        client_key: client_key.serialize_pem(),
+    }
+}
+
+async fn tls_client(
+    app: &App,
+    pki: &Pki,
+    with_identity: bool,
+) -> Result<CompanyServiceClient<Channel>, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.ca))
+        .domain_name("localhost");
+    if with_identity {
+        tls = tls.identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
+    }
+    let channel = Channel::from_shared(format!("https://{}", app.addr))
+        .expect("uri")
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(CompanyServiceClient::new(channel))
+}
+
+pub async fn tls_serves_encrypted_calls(db: TestDb) {
+    let pki = pki();
+    let app = App::spawn_with(
+        &db,
+        ServerConfig {
+            tls: Some(TlsConfig {
+                cert: pki.server_cert.clone().into_bytes(),
+                key: pki.server_key.clone().into_bytes(),
+                client_ca: None,
+            }),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let mut client = tls_client(&app, &pki, false).await.expect("TLS connect");
+    client
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await
+        .expect("call over TLS");
+    // Plaintext is refused.
+    let plain = Channel::from_shared(format!("http://{}", app.addr))
+        .expect("uri")
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let r = CompanyServiceClient::new(channel)
+            .list_companies(pb::ListCompaniesRequest::default())
+            .await;
+        assert!(r.is_err(), "plaintext call succeeded on a TLS port");
+    }
+    app.stop().await;
+}
+
+pub async fn mutual_tls_requires_a_client_certificate(db: TestDb) {
+    let pki = pki();
+    let app = App::spawn_with(
+        &db,
+        ServerConfig {
+            tls: Some(TlsConfig {
+                cert: pki.server_cert.clone().into_bytes(),
+                key: pki.server_key.clone().into_bytes(),
+                client_ca: Some(pki.ca.clone().into_bytes()),
+            }),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let mut client = tls_client(&app, &pki, true).await.expect("mTLS connect");
+    client
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await
+        .expect("call with a client certificate");
+    let without = match tls_client(&app, &pki, false).await {
+        Err(_) => None,
+        Ok(mut c) => Some(c.list_companies(pb::ListCompaniesRequest::default()).await),
+    };
+    assert!(
+        !matches!(without, Some(Ok(_))),
+        "a call without a client certificate succeeded"
+    );
+    app.stop().await;
+}
+
+fn grpc_web_frame(message: &impl Message) -> Vec<u8> {
+    let bytes = message.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(bytes.len()).expect("small").to_be_bytes());
+    frame.extend_from_slice(&bytes);
+    frame
+}
+
+pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
+    let origin = "https://dashboard.example.go.kr";
+    let mut app = App::spawn_with(
+        &db,
+        ServerConfig {
+            cors_origins: vec![origin.to_owned()],
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    create_company(&mut app, "acme", "").await;
+
+    // Preflight from the allowed origin.
+    let preflight = format!(
+        "OPTIONS /partnership.v1.CompanyService/GetCompany HTTP/1.1\r\nHost: {addr}\r\n\
+         Origin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+         Access-Control-Request-Headers: content-type,x-grpc-web\r\nConnection: close\r\n\r\n",
+        addr = app.addr
+    );
+    let (status, headers, _) = http1(app.addr, preflight.as_bytes()).await;
+    assert!((200..300).contains(&status), "preflight status {status}");
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some(origin)
+    );
+
+    // The call itself, as a browser sends it.
+    let body = grpc_web_frame(&pb::GetCompanyRequest {
+        name: "companies/acme".into(),
+    });
+    let mut request = format!(
+        "POST /partnership.v1.CompanyService/GetCompany HTTP/1.1\r\nHost: {addr}\r\n\
+         Origin: {origin}\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n",
+        addr = app.addr,
+        len = body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let (status, headers, body) = http1(app.addr, &request).await;
+    assert_eq!(status, 200);
+    assert!(
+        header(&headers, "content-type").is_some_and(|c| c.starts_with("application/grpc-web"))
+    );
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some(origin)
+    );
+    // Frames: one data frame with the message, then a trailer frame.
+    assert_eq!(body[0], 0, "data frame first");
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    let company = pb::Company::decode(&body[5..5 + len]).expect("a Company");
+    assert_eq!(company.name, "companies/acme");
+    let trailer = &body[5 + len..];
+    assert_eq!(trailer[0] & 0x80, 0x80, "trailer frame");
+    let trailer_text = String::from_utf8_lossy(&trailer[5..]).to_ascii_lowercase();
+    assert!(trailer_text.contains("grpc-status:0"), "{trailer_text}");
+
+    // An origin not on the list gets no CORS grant.
+    let other = format!(
+        "OPTIONS /partnership.v1.CompanyService/GetCompany HTTP/1.1\r\nHost: {addr}\r\n\
+         Origin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
+        addr = app.addr
+    );
+    let (_, headers, _) = http1(app.addr, other.as_bytes()).await;
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    app.stop().await;
+}
