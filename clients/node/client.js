@@ -1,0 +1,67 @@
+'use strict';
+// Loads the partnership API from ../../proto and returns service clients,
+// plus a decoder for the google.rpc error details the service attaches.
+
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const protobuf = require('protobufjs');
+
+const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
+
+const definition = protoLoader.loadSync(
+  ['partnership/v1/company.proto', 'partnership/v1/sme.proto', 'partnership/v1/program.proto'],
+  {
+    includeDirs: [PROTO_DIR],
+    keepCase: true, // field names as in the .proto: display_name, not displayName
+    longs: String, // int64 won amounts arrive as strings: no precision lost
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  },
+);
+const api = grpc.loadPackageDefinition(definition).partnership.v1;
+
+/** Clients of the three services at `address` (e.g. "127.0.0.1:50051"). */
+function connect(address, credentials = grpc.credentials.createInsecure()) {
+  return {
+    companies: new api.CompanyService(address, credentials),
+    smes: new api.SmeService(address, credentials),
+    programs: new api.ProgramService(address, credentials),
+  };
+}
+
+const rpcRoot = new protobuf.Root();
+rpcRoot.resolvePath = (_origin, target) =>
+  target.startsWith('google/protobuf/') ? target : path.join(PROTO_DIR, target);
+rpcRoot.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+rpcRoot.resolveAll();
+const Status = rpcRoot.lookupType('google.rpc.Status');
+
+/**
+ * The details of a failed call: `{ErrorInfo, BadRequest, ...}` keyed by type
+ * name, decoded from the `grpc-status-details-bin` trailer.
+ */
+function errorDetails(err) {
+  const raw = err.metadata && err.metadata.get('grpc-status-details-bin')[0];
+  if (!raw) return {};
+  const status = Status.decode(raw);
+  const out = {};
+  for (const any of status.details) {
+    const typeName = any.type_url.split('/').pop();
+    const type = rpcRoot.lookupType(typeName);
+    out[typeName.replace('google.rpc.', '')] = type.toObject(type.decode(any.value), {
+      defaults: true,
+    });
+  }
+  return out;
+}
+
+/** Promise wrapper: `call(client.companies, 'GetCompany', {name})`. */
+function call(client, method, request) {
+  return new Promise((resolve, reject) => {
+    client[method](request, (err, response) => (err ? reject(err) : resolve(response)));
+  });
+}
+
+module.exports = { connect, call, errorDetails, grpc };
