@@ -35,6 +35,9 @@ pub enum Command {
     Migrate(DbArgs),
     /// Ask a running server's health service; exit 0 when it is SERVING.
     Health(HealthArgs),
+    /// Apply migrations, then load the demo records of the 2026-03-10
+    /// shared-growth roundtable (idempotent).
+    SeedDemo(DbArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod metrics;
+pub mod seed;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
         Some(Command::Migrate(db)) => migrate(&db).await,
         Some(Command::Serve(args)) => serve(&args).await,
         Some(Command::Health(args)) => health(&args).await,
+        Some(Command::SeedDemo(db)) => seed_demo(&db).await,
         None => serve(&cli.serve).await,
     };
     match result {
@@ -35,6 +36,19 @@ async fn migrate(db: &DbArgs) -> Result<(), BoxError> {
     let store = Store::connect(&db.db_config()).await?;
     store.migrate().await?;
     tracing::info!("migrations applied");
+    store.close().await;
+    Ok(())
+}
+
+/// Loads the demo records that are not there yet.
+async fn seed_demo(db: &DbArgs) -> Result<(), BoxError> {
+    let store = Store::connect(&db.db_config()).await?;
+    store.migrate().await?;
+    let report = partnership::seed::seed_demo(&store).await?;
+    println!(
+        "demo data: {} records created, {} already present",
+        report.created, report.already_present
+    );
     store.close().await;
     Ok(())
 }

@@ -157,6 +157,7 @@ macro_rules! enterprise_message {
                     update_time: Some(timestamp(s.update_time)),
                     delete_time: s.delete_time.map(timestamp),
                     etag: s.etag(),
+                    demo: s.demo,
                 }
             }
 
@@ -309,6 +310,7 @@ pub fn encode_program(s: &Stored<Program>) -> pb::Program {
         update_time: Some(timestamp(s.update_time)),
         delete_time: s.delete_time.map(timestamp),
         etag: s.etag(),
+        demo: s.demo,
     }
 }
 
@@ -405,12 +407,14 @@ pub fn encode_participation(s: &Stored<Participation>) -> pb::Participation {
                 baseline: o.baseline,
                 achieved: o.achieved,
                 unit: o.unit.clone(),
+                description: o.description.clone(),
             })
             .collect(),
         create_time: Some(timestamp(s.create_time)),
         update_time: Some(timestamp(s.update_time)),
         delete_time: s.delete_time.map(timestamp),
         etag: s.etag(),
+        demo: s.demo,
     }
 }
 
@@ -445,7 +449,7 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
         .map(|(i, o)| {
             v.check(
                 format!("{at}.outcomes[{i}]"),
-                Outcome::parse(&o.metric, o.baseline, o.achieved, &o.unit),
+                Outcome::parse(&o.metric, o.baseline, o.achieved, &o.unit, &o.description),
             )
         })
         .collect();

@@ -64,7 +64,7 @@ where
         };
         let created = self
             .store
-            .create_enterprise::<E>(id, data, key.as_ref(), |s| {
+            .create_enterprise::<E>(id, data, false, key.as_ref(), |s| {
                 prost::Message::encode_to_vec(&M::from_stored(s))
             })
             .await?;

@@ -27,7 +27,7 @@ macro_rules! masked {
         impl $crate::api::mask::Masked for $ty {
             const MUTABLE: &'static [&'static str] = &[$(stringify!($field)),+];
             const OUTPUT_ONLY: &'static [&'static str] =
-                &["name", "create_time", "update_time", "delete_time", "etag"];
+                &["name", "create_time", "update_time", "delete_time", "etag", "demo"];
             fn copy_field(&mut self, src: &Self, path: &str) {
                 match path {
                     $(stringify!($field) => self.$field = src.$field.clone(),)+

@@ -81,7 +81,7 @@ impl pb::program_service_server::ProgramService for ProgramApi {
             )?;
             match self
                 .store
-                .create_program(id, data, key.as_ref(), |s| {
+                .create_program(id, data, false, key.as_ref(), |s| {
                     prost::Message::encode_to_vec(&encode_program(s))
                 })
                 .await?
@@ -214,7 +214,7 @@ impl pb::program_service_server::ProgramService for ProgramApi {
             let id = parse_new_id(&r.participation_id, "participation_id")?;
             match self
                 .store
-                .create_participation(program, id, data, key.as_ref(), |s| {
+                .create_participation(program, id, data, false, key.as_ref(), |s| {
                     prost::Message::encode_to_vec(&encode_participation(s))
                 })
                 .await?

@@ -12,12 +12,25 @@ pub struct Outcome {
     pub baseline: f64,
     pub achieved: f64,
     pub unit: String,
+    /// What changed, in words, when no figures are published.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl Outcome {
-    pub fn parse(metric: &str, baseline: f64, achieved: f64, unit: &str) -> Result<Self, String> {
+    pub fn parse(
+        metric: &str,
+        baseline: f64,
+        achieved: f64,
+        unit: &str,
+        description: &str,
+    ) -> Result<Self, String> {
         let metric = metric.trim();
         let unit = unit.trim();
+        let description = description.trim();
+        if description.chars().count() > 1000 {
+            return Err("description must be at most 1000 characters".to_owned());
+        }
         if metric.is_empty() || metric.chars().count() > 200 {
             return Err("metric must be 1 to 200 characters".to_owned());
         }
@@ -32,6 +45,7 @@ impl Outcome {
             baseline,
             achieved,
             unit: unit.to_owned(),
+            description: description.to_owned(),
         })
     }
 }

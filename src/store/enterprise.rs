@@ -32,6 +32,7 @@ pub struct EnterpriseRow {
     pub update_time: chrono::DateTime<chrono::Utc>,
     pub delete_time: Option<chrono::DateTime<chrono::Utc>>,
     pub revision: i64,
+    pub demo: bool,
 }
 
 /// A table of enterprises: `companies` or `smes`.
@@ -73,6 +74,7 @@ macro_rules! enterprise_table {
                     update_time: m.update_time,
                     delete_time: m.delete_time,
                     revision: m.revision,
+                    demo: m.demo,
                 }
             }
 
@@ -92,6 +94,7 @@ macro_rules! enterprise_table {
                     update_time: Set(r.update_time),
                     delete_time: Set(r.delete_time),
                     revision: Set(r.revision),
+                    demo: Set(r.demo),
                 }
             }
         }
@@ -168,6 +171,7 @@ where
         update_time: row.update_time,
         delete_time: row.delete_time,
         revision: row.revision,
+        demo: row.demo,
     })
 }
 
@@ -187,6 +191,7 @@ fn to_row(id: &ResourceId, data: &Enterprise, meta: &Stored<()>) -> EnterpriseRo
         update_time: meta.update_time,
         delete_time: meta.delete_time,
         revision: meta.revision,
+        demo: meta.demo,
     }
 }
 
@@ -298,6 +303,7 @@ impl Store {
         &self,
         id: Option<ResourceId>,
         data: Enterprise,
+        demo: bool,
         key: Option<&RequestKey>,
         encode: impl Fn(&Stored<Enterprise>) -> Vec<u8>,
     ) -> Result<Created<Enterprise>, StoreError>
@@ -321,6 +327,7 @@ impl Store {
                 update_time: t,
                 delete_time: None,
                 revision: 1,
+                demo,
             };
             if let Some(key) = key {
                 record(&txn, key, encode(&stored), t).await?;

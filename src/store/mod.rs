@@ -40,6 +40,8 @@ pub struct Stored<T> {
     pub delete_time: Option<DateTime<Utc>>,
     /// Incremented by every write; the etag is derived from it.
     pub revision: i64,
+    /// Loaded by `partnership seed-demo` from public reporting.
+    pub demo: bool,
 }
 
 impl<T> Stored<T> {
@@ -56,6 +58,7 @@ impl<T> Stored<T> {
             update_time: self.update_time,
             delete_time: self.delete_time,
             revision: self.revision,
+            demo: self.demo,
         }
     }
 

@@ -39,6 +39,7 @@ fn to_stored(m: participation::Model) -> Result<Stored<Participation>, StoreErro
         update_time: m.update_time,
         delete_time: m.delete_time,
         revision: m.revision,
+        demo: m.demo,
     })
 }
 
@@ -60,6 +61,7 @@ fn to_active(
         update_time: Set(s.update_time),
         delete_time: Set(s.delete_time),
         revision: Set(s.revision),
+        demo: Set(s.demo),
     })
 }
 
@@ -186,6 +188,7 @@ impl Store {
         program: ResourceId,
         id: Option<ResourceId>,
         data: Participation,
+        demo: bool,
         key: Option<&RequestKey>,
         encode: impl Fn(&Stored<Participation>) -> Vec<u8>,
     ) -> Result<Created<Participation>, StoreError> {
@@ -216,6 +219,7 @@ impl Store {
                 update_time: t,
                 delete_time: None,
                 revision: 1,
+                demo,
             };
             if let Some(key) = key {
                 record(&txn, key, encode(&stored), t).await?;

@@ -44,6 +44,7 @@ fn to_stored(m: program::Model) -> Result<Stored<Program>, StoreError> {
         update_time: m.update_time,
         delete_time: m.delete_time,
         revision: m.revision,
+        demo: m.demo,
     })
 }
 
@@ -64,6 +65,7 @@ fn to_active(id: &ResourceId, s: &Stored<Program>) -> program::ActiveModel {
         update_time: Set(s.update_time),
         delete_time: Set(s.delete_time),
         revision: Set(s.revision),
+        demo: Set(s.demo),
     }
 }
 
@@ -137,6 +139,7 @@ impl Store {
         &self,
         id: Option<ResourceId>,
         data: Program,
+        demo: bool,
         key: Option<&RequestKey>,
         encode: impl Fn(&Stored<Program>) -> Vec<u8>,
     ) -> Result<Created<Program>, StoreError> {
@@ -155,6 +158,7 @@ impl Store {
                 update_time: t,
                 delete_time: None,
                 revision: 1,
+                demo,
             };
             if let Some(key) = key {
                 record(&txn, key, encode(&stored), t).await?;

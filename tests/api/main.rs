@@ -47,6 +47,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     programs::delete_sme_with_participations_needs_force,
     service::health_and_reflection_are_served,
     service::request_id_header_is_echoed,
+    service::seed_demo_is_idempotent_and_marked,
     concurrency::concurrent_updates_lose_nothing,
     transport::metrics_count_rpcs_by_method_and_code,
 ];
@@ -81,6 +82,10 @@ const PROCESS_TESTS: &[(&str, fn())] = &[
     (
         "process::migrate_subcommand_prepares_the_database",
         process::migrate_subcommand_prepares_the_database,
+    ),
+    (
+        "process::seed_demo_subcommand_is_idempotent",
+        process::seed_demo_subcommand_is_idempotent,
     ),
     (
         "process::sigterm_drains_calls_and_exits_in_time",

@@ -267,3 +267,19 @@ pub fn sigterm_drains_calls_and_exits_in_time() {
         );
     }
 }
+
+pub fn seed_demo_subcommand_is_idempotent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}/demo.db?mode=rwc", dir.path().display());
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_partnership"))
+            .args(["seed-demo", "--database-url", &db_url])
+            .output()
+            .expect("run seed-demo");
+        assert!(out.status.success(), "seed-demo failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let total = partnership::seed::demo_record_count();
+    assert!(run().contains(&format!("{total} records created, 0 already present")));
+    assert!(run().contains(&format!("0 records created, {total} already present")));
+}

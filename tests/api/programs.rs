@@ -18,6 +18,7 @@ fn participation(sme: &str) -> pb::Participation {
             baseline: 100.0,
             achieved: 72.5,
             unit: "percent".into(),
+            description: String::new(),
         }],
         ..Default::default()
     }

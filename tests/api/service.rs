@@ -152,3 +152,62 @@ pub async fn database_down_is_unavailable_and_not_serving(mut app: App) {
     }
     app.stop().await;
 }
+
+pub async fn seed_demo_is_idempotent_and_marked(mut app: App) {
+    use partnership::seed::{demo_record_count, seed_demo};
+    let own = crate::support::create_company(&mut app, "not-demo", "").await;
+    assert!(!own.demo);
+
+    let store = partnership::store::Store::connect(&app.db)
+        .await
+        .expect("connect");
+    let first = seed_demo(&store).await.expect("seed");
+    assert_eq!(first.created, demo_record_count());
+    assert_eq!(first.already_present, 0);
+    let second = seed_demo(&store).await.expect("seed again");
+    assert_eq!(second.created, 0, "seeding twice creates nothing");
+    assert_eq!(second.already_present, demo_record_count());
+    store.close().await;
+
+    let programs = app
+        .programs
+        .list_programs(pb::ListProgramsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(programs.total_size, 6);
+    assert!(programs.programs.iter().all(|p| p.demo));
+    let companies = app
+        .companies
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(companies.total_size, 11);
+    let samsung = app
+        .companies
+        .get_company(pb::GetCompanyRequest {
+            name: "companies/samsung-electronics".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert!(samsung.demo);
+    assert_eq!(samsung.business_number, "124-81-00998");
+    let parts = app
+        .programs
+        .list_participations(pb::ListParticipationsRequest {
+            parent: "programs/samsung-smart-factory".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(parts.participations.len(), 1);
+    let hongseong = &parts.participations[0];
+    assert_eq!(hongseong.sme, "smes/hongseong-industry");
+    assert!(hongseong.demo);
+    assert_eq!(hongseong.outcomes.len(), 4);
+    assert!(hongseong.outcomes.iter().all(|o| !o.description.is_empty()));
+    app.stop().await;
+}

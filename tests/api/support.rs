@@ -130,6 +130,8 @@ impl TestDb {
 
 /// A running server and clients to it.
 pub struct App {
+    /// The server's database, for tests that open a second connection.
+    pub db: DbConfig,
     pub addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     pub companies: CompanyServiceClient<Channel>,
@@ -188,6 +190,7 @@ impl App {
                 .expect("connect"),
         };
         App {
+            db: db.config(),
             addr,
             metrics_addr,
             companies: CompanyServiceClient::new(channel.clone()),

@@ -20,6 +20,8 @@ pub struct Model {
     pub update_time: ChronoDateTimeUtc,
     pub delete_time: Option<ChronoDateTimeUtc>,
     pub revision: i64,
+    /// Loaded by `partnership seed-demo`, not from an official source.
+    pub demo: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
