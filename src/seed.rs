@@ -227,16 +227,29 @@ fn name(s: &str) -> Result<DisplayName, StoreError> {
     DisplayName::parse(s).map_err(|e| invalid("name", e))
 }
 
-/// Counts a create, treating "already there" as success.
+/// Counts a create, treating "a record with this id is already there" (or,
+/// for a participation, "this SME already takes part") as success.
 fn tally<T>(report: &mut SeedReport, result: Result<T, StoreError>) -> Result<(), StoreError> {
     match result {
         Ok(_) => report.created += 1,
-        Err(StoreError::Rejected(r)) if r.kind == RejectionKind::AlreadyExists => {
+        Err(StoreError::Rejected(r))
+            if r.kind == RejectionKind::AlreadyExists
+                && matches!(
+                    r.reason,
+                    "RESOURCE_ALREADY_EXISTS" | "SME_ALREADY_PARTICIPATES"
+                ) =>
+        {
             report.already_present += 1;
         }
         Err(e) => return Err(e),
     }
     Ok(())
+}
+
+/// Whether `result` failed because a live record already holds the
+/// business number.
+fn number_taken<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Rejected(r)) if r.reason == "BUSINESS_NUMBER_TAKEN")
 }
 
 /// Demo records have no request id, so no response is ever recorded.
@@ -270,9 +283,25 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
             employee_count: None,
             annual_revenue_krw: None,
         };
-        let r = store
-            .create_enterprise::<Companies>(Some(id(c.id)?), data, true, None, no_response)
+        let mut r = store
+            .create_enterprise::<Companies>(Some(id(c.id)?), data.clone(), true, None, no_response)
             .await;
+        if number_taken(&r) {
+            // A real record holds the number: the demo record goes without
+            // registration numbers rather than displace it.
+            tracing::warn!(
+                company = c.id,
+                "business number taken; demo record stored without it"
+            );
+            let data = Enterprise {
+                business_number: None,
+                corporate_number: None,
+                ..data
+            };
+            r = store
+                .create_enterprise::<Companies>(Some(id(c.id)?), data, true, None, no_response)
+                .await;
+        }
         tally(&mut report, r)?;
     }
     for (sme_id, sme_name) in SMES {
