@@ -4,7 +4,11 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY . .
+# Only what the build reads, so edits elsewhere keep the layer cache.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto proto
+COPY migrations migrations
+COPY src src
 RUN cargo build --release --locked --bin partnership \
  && install -D -m 0755 target/release/partnership /out/partnership
 

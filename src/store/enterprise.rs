@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entity::{company, participation, program, sme};
-use super::lifecycle::{cascade_delete, col, count_live, list_page, live, set_deleted};
+use super::lifecycle::{cascade_delete, col, count_live, list_page, live, write_delete_time};
 use super::request_id::{Created, RequestKey, record};
 use super::{Page, PageQuery, Rejection, RejectionKind, Store, StoreError, Stored, now, stored_id};
 use crate::domain::{
@@ -429,23 +429,10 @@ impl Store {
         self.write_retrying(etag.is_some(), |txn| async move {
             let current = find_existing::<E>(&txn, id).await?;
             current.check_etag(etag)?;
-            if current.delete_time.is_some() {
-                return Err(Rejection::not_found(&current.name)
-                    .reason(
-                        "ALREADY_DELETED",
-                        format!("{} is already deleted", current.name),
-                    )
-                    .into());
-            }
+            current.check_deletable()?;
             let t = now();
             delete_children::<E>(&txn, id, force, &current.name, t).await?;
-            let ok = set_deleted(&txn, E::TABLE, id_is(id), current.revision, Some(t), t).await?;
-            let done = ok.then(|| Stored {
-                delete_time: Some(t),
-                update_time: t,
-                revision: current.revision + 1,
-                ..current.clone()
-            });
+            let done = write_delete_time(&txn, E::TABLE, id_is(id), &current, Some(t), t).await?;
             Ok((txn, done))
         })
         .await
@@ -463,25 +450,10 @@ impl Store {
         self.write_retrying(etag.is_some(), |txn| async move {
             let current = find_existing::<E>(&txn, id).await?;
             current.check_etag(etag)?;
-            if current.delete_time.is_none() {
-                return Err(Rejection::new(
-                    RejectionKind::AlreadyExists,
-                    "NOT_DELETED",
-                    format!("{} is not deleted", current.name),
-                )
-                .field("name")
-                .resource(current.name.clone())
-                .into());
-            }
+            current.check_undeletable()?;
             check_business_number::<E>(&txn, &current.data, Some(id), "name").await?;
             let t = now();
-            let ok = set_deleted(&txn, E::TABLE, id_is(id), current.revision, None, t).await?;
-            let done = ok.then(|| Stored {
-                delete_time: None,
-                update_time: t,
-                revision: current.revision + 1,
-                ..current.clone()
-            });
+            let done = write_delete_time(&txn, E::TABLE, id_is(id), &current, None, t).await?;
             Ok((txn, done))
         })
         .await

@@ -11,7 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{PageQuery, Rejection, Store, StoreError};
+use super::{PageQuery, Rejection, Store, StoreError, Stored};
 use crate::domain::Cursor;
 
 /// How often an unconditional write is retried when another writer changed
@@ -89,9 +89,57 @@ where
     Ok((rows, total))
 }
 
-/// Sets or clears `delete_time` of the row matching `key` if it is still at
-/// `revision`; false when another writer got there first.
-pub(super) async fn set_deleted(
+/// Sets (`Some`) or clears (`None`) the `delete_time` of `current`'s row,
+/// matched by `key`, if it is still at `current`'s revision. Returns the
+/// resource as now stored, or `None` when another writer got there first.
+pub(super) async fn write_delete_time<T: Clone>(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    key: Condition,
+    current: &Stored<T>,
+    delete_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<Stored<T>>, StoreError> {
+    let written = set_deleted(txn, table, key, current.revision, delete_time, now).await?;
+    Ok(written.then(|| Stored {
+        delete_time,
+        update_time: now,
+        revision: current.revision + 1,
+        ..current.clone()
+    }))
+}
+
+impl<T> Stored<T> {
+    /// Deleting a resource that is already deleted is NOT_FOUND (AIP-164).
+    pub(super) fn check_deletable(&self) -> Result<(), StoreError> {
+        if self.delete_time.is_some() {
+            return Err(Rejection::not_found(&self.name)
+                .reason(
+                    "ALREADY_DELETED",
+                    format!("{} is already deleted", self.name),
+                )
+                .into());
+        }
+        Ok(())
+    }
+
+    /// Undeleting a resource that is not deleted is ALREADY_EXISTS.
+    pub(super) fn check_undeletable(&self) -> Result<(), StoreError> {
+        if self.delete_time.is_none() {
+            return Err(Rejection::new(
+                super::RejectionKind::AlreadyExists,
+                "NOT_DELETED",
+                format!("{} is not deleted", self.name),
+            )
+            .field("name")
+            .resource(self.name.clone())
+            .into());
+        }
+        Ok(())
+    }
+}
+
+async fn set_deleted(
     txn: &DatabaseTransaction,
     table: &'static str,
     key: Condition,

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 
 use super::enterprise::{page_next, reject_deleted};
 use super::entity::{participation, sme};
-use super::lifecycle::{col, list_page, live, set_deleted};
+use super::lifecycle::{col, list_page, live, write_delete_time};
 use super::request_id::{Created, RequestKey, record};
 use super::{Page, PageQuery, Rejection, RejectionKind, Store, StoreError, Stored, now, stored_id};
 use crate::domain::{
@@ -316,30 +316,11 @@ impl Store {
         self.write_retrying(etag.is_some(), |txn| async move {
             let current = find_existing(&txn, name).await?;
             current.check_etag(etag)?;
-            if current.delete_time.is_some() {
-                return Err(Rejection::not_found(&current.name)
-                    .reason(
-                        "ALREADY_DELETED",
-                        format!("{} is already deleted", current.name),
-                    )
-                    .into());
-            }
+            current.check_deletable()?;
             let t = now();
-            let ok = set_deleted(
-                &txn,
-                "participations",
-                key_is(name),
-                current.revision,
-                Some(t),
-                t,
-            )
-            .await?;
-            let done = ok.then(|| Stored {
-                delete_time: Some(t),
-                update_time: t,
-                revision: current.revision + 1,
-                ..current.clone()
-            });
+            let done =
+                write_delete_time(&txn, "participations", key_is(name), &current, Some(t), t)
+                    .await?;
             Ok((txn, done))
         })
         .await
@@ -353,35 +334,13 @@ impl Store {
         self.write_retrying(etag.is_some(), |txn| async move {
             let current = find_existing(&txn, name).await?;
             current.check_etag(etag)?;
-            if current.delete_time.is_none() {
-                return Err(Rejection::new(
-                    RejectionKind::AlreadyExists,
-                    "NOT_DELETED",
-                    format!("{} is not deleted", current.name),
-                )
-                .field("name")
-                .resource(current.name.clone())
-                .into());
-            }
+            current.check_undeletable()?;
             check_program(&txn, &name.program).await?;
             check_sme(&txn, &current.data.sme, "name").await?;
             check_unique(&txn, name, &current.data.sme, "name").await?;
             let t = now();
-            let ok = set_deleted(
-                &txn,
-                "participations",
-                key_is(name),
-                current.revision,
-                None,
-                t,
-            )
-            .await?;
-            let done = ok.then(|| Stored {
-                delete_time: None,
-                update_time: t,
-                revision: current.revision + 1,
-                ..current.clone()
-            });
+            let done =
+                write_delete_time(&txn, "participations", key_is(name), &current, None, t).await?;
             Ok((txn, done))
         })
         .await

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 
 use super::enterprise::{page_next, reject_deleted};
 use super::entity::{company, participation, program};
-use super::lifecycle::{cascade_delete, col, count_live, list_page, set_deleted};
+use super::lifecycle::{cascade_delete, col, count_live, list_page, write_delete_time};
 use super::request_id::{Created, RequestKey, record};
 use super::{Page, PageQuery, Rejection, RejectionKind, Store, StoreError, Stored, now, stored_id};
 use crate::domain::{
@@ -237,11 +237,7 @@ impl Store {
         self.write_retrying(etag.is_some(), |txn| async move {
             let current = find_existing(&txn, id).await?;
             current.check_etag(etag)?;
-            if current.delete_time.is_some() {
-                return Err(Rejection::not_found(&current.name)
-                    .reason("ALREADY_DELETED", format!("{} is already deleted", current.name))
-                    .into());
-            }
+            current.check_deletable()?;
             let children = Condition::all().add(participation::Column::ProgramId.eq(id.as_str()));
             let live_children = count_live::<participation::Entity>(&txn, children.clone()).await?;
             let t = now();
@@ -261,13 +257,7 @@ impl Store {
                 }
                 cascade_delete(&txn, "participations", children, t).await?;
             }
-            let ok = set_deleted(&txn, "programs", id_is(id), current.revision, Some(t), t).await?;
-            let done = ok.then(|| Stored {
-                delete_time: Some(t),
-                update_time: t,
-                revision: current.revision + 1,
-                ..current.clone()
-            });
+            let done = write_delete_time(&txn, "programs", id_is(id), &current, Some(t), t).await?;
             Ok((txn, done))
         })
         .await
@@ -281,25 +271,10 @@ impl Store {
         self.write_retrying(etag.is_some(), |txn| async move {
             let current = find_existing(&txn, id).await?;
             current.check_etag(etag)?;
-            if current.delete_time.is_none() {
-                return Err(Rejection::new(
-                    RejectionKind::AlreadyExists,
-                    "NOT_DELETED",
-                    format!("{} is not deleted", current.name),
-                )
-                .field("name")
-                .resource(current.name.clone())
-                .into());
-            }
+            current.check_undeletable()?;
             check_host(&txn, &current.data.host_company, "name").await?;
             let t = now();
-            let ok = set_deleted(&txn, "programs", id_is(id), current.revision, None, t).await?;
-            let done = ok.then(|| Stored {
-                delete_time: None,
-                update_time: t,
-                revision: current.revision + 1,
-                ..current.clone()
-            });
+            let done = write_delete_time(&txn, "programs", id_is(id), &current, None, t).await?;
             Ok((txn, done))
         })
         .await

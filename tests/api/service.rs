@@ -48,6 +48,8 @@ pub async fn health_and_reflection_are_served(app: App) {
         "partnership.v1.SmeService",
         "partnership.v1.ProgramService",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
