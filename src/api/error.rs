@@ -46,8 +46,8 @@ fn bad_request(violations: &Violations) -> Status {
 }
 
 /// The one mapping of errors to `tonic::Status`.
-pub(super) fn into_status(err: ApiError) -> Status {
-    {
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
         let rejection = match err {
             ApiError::Invalid(v) | ApiError::Store(StoreError::Invalid(v)) => {
                 return bad_request(&v);

@@ -11,9 +11,3 @@ mod program;
 pub use enterprise::{CompanyApi, SmeApi};
 pub use error::{ApiError, ERROR_DOMAIN};
 pub use program::ProgramApi;
-
-impl From<ApiError> for tonic::Status {
-    fn from(err: ApiError) -> Self {
-        error::into_status(err)
-    }
-}

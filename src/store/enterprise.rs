@@ -320,15 +320,7 @@ impl Store {
             let field = format!("{}.business_number", E::COLLECTION.singular());
             check_business_number::<E>(&txn, &data, None, &field).await?;
             let t = now();
-            let stored = Stored {
-                name: E::COLLECTION.name_of(&id),
-                data,
-                create_time: t,
-                update_time: t,
-                delete_time: None,
-                revision: 1,
-                demo,
-            };
+            let stored = Stored::new(E::COLLECTION.name_of(&id), data, t, demo);
             if let Some(key) = key {
                 record(&txn, key, encode(&stored), t).await?;
             }
@@ -396,12 +388,7 @@ impl Store {
             let data = patch(&current)?;
             let field = format!("{}.business_number", E::COLLECTION.singular());
             check_business_number::<E>(&txn, &data, Some(id), &field).await?;
-            let next = Stored {
-                update_time: now(),
-                revision: current.revision + 1,
-                data,
-                ..current.clone()
-            };
+            let next = current.revised(data, now());
             let row = to_row(id, &next.data, &next.meta());
             let res = E::update_many()
                 .set(E::active(row))

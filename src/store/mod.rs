@@ -45,6 +45,32 @@ pub struct Stored<T> {
 }
 
 impl<T> Stored<T> {
+    /// A resource as first written at `t`.
+    fn new(name: String, data: T, t: DateTime<Utc>, demo: bool) -> Self {
+        Self {
+            name,
+            data,
+            create_time: t,
+            update_time: t,
+            delete_time: None,
+            revision: 1,
+            demo,
+        }
+    }
+
+    /// The next revision of this resource, holding `data`, written at `t`.
+    fn revised(&self, data: T, t: DateTime<Utc>) -> Self {
+        Self {
+            name: self.name.clone(),
+            data,
+            create_time: self.create_time,
+            update_time: t,
+            delete_time: self.delete_time,
+            revision: self.revision + 1,
+            demo: self.demo,
+        }
+    }
+
     pub fn etag(&self) -> String {
         etag_for(&self.name, self.revision)
     }

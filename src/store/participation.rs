@@ -212,15 +212,7 @@ impl Store {
             check_sme(&txn, &data.sme, "participation.sme").await?;
             check_unique(&txn, &name, &data.sme, "participation.sme").await?;
             let t = now();
-            let stored = Stored {
-                name: name.to_string(),
-                data,
-                create_time: t,
-                update_time: t,
-                delete_time: None,
-                revision: 1,
-                demo,
-            };
+            let stored = Stored::new(name.to_string(), data, t, demo);
             if let Some(key) = key {
                 record(&txn, key, encode(&stored), t).await?;
             }
@@ -291,12 +283,7 @@ impl Store {
                 check_sme(&txn, &data.sme, "participation.sme").await?;
                 check_unique(&txn, name, &data.sme, "participation.sme").await?;
             }
-            let next = Stored {
-                update_time: now(),
-                revision: current.revision + 1,
-                data,
-                ..current.clone()
-            };
+            let next = current.revised(data, now());
             let res = participation::Entity::update_many()
                 .set(to_active(name, &next)?)
                 .filter(key_is(name).add(col("revision").eq(current.revision)))

@@ -151,15 +151,7 @@ impl Store {
             }
             check_host(&txn, &data.host_company, "program.host_company").await?;
             let t = now();
-            let stored = Stored {
-                name: Collection::Programs.name_of(&id),
-                data,
-                create_time: t,
-                update_time: t,
-                delete_time: None,
-                revision: 1,
-                demo,
-            };
+            let stored = Stored::new(Collection::Programs.name_of(&id), data, t, demo);
             if let Some(key) = key {
                 record(&txn, key, encode(&stored), t).await?;
             }
@@ -212,12 +204,7 @@ impl Store {
             if data.host_company != current.data.host_company {
                 check_host(&txn, &data.host_company, "program.host_company").await?;
             }
-            let next = Stored {
-                update_time: now(),
-                revision: current.revision + 1,
-                data,
-                ..current.clone()
-            };
+            let next = current.revised(data, now());
             let res = program::Entity::update_many()
                 .set(to_active(id, &next))
                 .filter(id_is(id).add(col("revision").eq(current.revision)))
