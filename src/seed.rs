@@ -3,11 +3,12 @@
 //! (`demo = true`). Loading twice changes nothing: every record has a fixed
 //! id and existing ones are left as they are.
 
+use crate::domain::ParticipationName;
 use crate::domain::{
     BusinessNumber, CorporateNumber, DisplayName, Enterprise, EnterpriseSize, KsicCode, Outcome,
     Participation, Program, ProgramKind, ProgramState, ResourceId,
 };
-use crate::store::{Companies, RejectionKind, Smes, Store, StoreError};
+use crate::store::{Companies, Participations, Programs, Smes, Store, StoreError};
 
 /// What a run of [`seed_demo`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -215,8 +216,8 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn invalid(what: &str, e: String) -> StoreError {
-    StoreError::Internal(format!("demo data {what}: {e}"))
+fn invalid(what: &'static str, e: String) -> StoreError {
+    StoreError::corrupt(what, format!("in the demo data: {e}"))
 }
 
 fn id(s: &str) -> Result<ResourceId, StoreError> {
@@ -232,13 +233,7 @@ fn name(s: &str) -> Result<DisplayName, StoreError> {
 fn tally<T>(report: &mut SeedReport, result: Result<T, StoreError>) -> Result<(), StoreError> {
     match result {
         Ok(_) => report.created += 1,
-        Err(StoreError::Rejected(r))
-            if r.kind == RejectionKind::AlreadyExists
-                && matches!(
-                    r.reason,
-                    "RESOURCE_ALREADY_EXISTS" | "SME_ALREADY_PARTICIPATES"
-                ) =>
-        {
+        Err(StoreError::AlreadyExists { .. } | StoreError::AlreadyParticipates { .. }) => {
             report.already_present += 1;
         }
         Err(e) => return Err(e),
@@ -249,7 +244,7 @@ fn tally<T>(report: &mut SeedReport, result: Result<T, StoreError>) -> Result<()
 /// Whether `result` failed because a live record already holds the
 /// business number.
 fn number_taken<T>(result: &Result<T, StoreError>) -> bool {
-    matches!(result, Err(StoreError::Rejected(r)) if r.reason == "BUSINESS_NUMBER_TAKEN")
+    matches!(result, Err(StoreError::BusinessNumberTaken { .. }))
 }
 
 /// Demo records have no request id, so no response is ever recorded.
@@ -284,7 +279,7 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
             annual_revenue_krw: None,
         };
         let mut r = store
-            .create_enterprise::<Companies>(Some(id(c.id)?), data.clone(), true, None, no_response)
+            .create::<Companies>(id(c.id)?, data.clone(), true, None, no_response)
             .await;
         if number_taken(&r) {
             // A real record holds the number: the demo record goes without
@@ -299,7 +294,7 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
                 ..data
             };
             r = store
-                .create_enterprise::<Companies>(Some(id(c.id)?), data, true, None, no_response)
+                .create::<Companies>(id(c.id)?, data, true, None, no_response)
                 .await;
         }
         tally(&mut report, r)?;
@@ -316,7 +311,7 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
             annual_revenue_krw: None,
         };
         let r = store
-            .create_enterprise::<Smes>(Some(id(sme_id)?), data, true, None, no_response)
+            .create::<Smes>(id(sme_id)?, data, true, None, no_response)
             .await;
         tally(&mut report, r)?;
     }
@@ -333,7 +328,7 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
             budget_krw: None,
         };
         let r = store
-            .create_program(Some(id(case.id)?), data, true, None, no_response)
+            .create::<Programs>(id(case.id)?, data, true, None, no_response)
             .await;
         tally(&mut report, r)?;
         if let Some((sme, outcomes)) = case.partner {
@@ -348,8 +343,12 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
                 joined_date: None,
                 outcomes,
             };
+            let key = ParticipationName {
+                program: id(case.id)?,
+                participation: id(sme)?,
+            };
             let r = store
-                .create_participation(id(case.id)?, Some(id(sme)?), data, true, None, no_response)
+                .create::<Participations>(key, data, true, None, no_response)
                 .await;
             tally(&mut report, r)?;
         }

@@ -22,9 +22,9 @@ use crate::store::{Store, StoreError};
 
 /// Names of the services whose health follows the database.
 pub const SERVICES: &[&str] = &[
-    "partnership.v1.CompanyService",
-    "partnership.v1.SmeService",
-    "partnership.v1.ProgramService",
+    pb::company_service_server::SERVICE_NAME,
+    pb::sme_service_server::SERVICE_NAME,
+    pb::program_service_server::SERVICE_NAME,
 ];
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -194,15 +194,9 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::company_service_server::CompanyServiceServer::new(
-            CompanyApi::new(store.clone()),
-        ))
-        .add_service(pb::sme_service_server::SmeServiceServer::new(SmeApi::new(
-            store.clone(),
-        )))
-        .add_service(pb::program_service_server::ProgramServiceServer::new(
-            ProgramApi::new(store.clone()),
-        ))
+        .add_service(CompanyApi::server(store.clone()))
+        .add_service(SmeApi::server(store.clone()))
+        .add_service(ProgramApi::server(store.clone()))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
             let stopped = stopped();
             async move {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{
     BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, EnterpriseClass,
     EnterpriseSize, KsicCode, Outcome, Participation, Program, ProgramKind, ProgramState, Region,
-    ResourceId, Violations, Won, parse_date,
+    Violations, Won, parse_date,
 };
 use crate::pb;
 use crate::pb::google::r#type::Date;
@@ -112,8 +112,6 @@ pub struct EnterpriseFields<'a> {
 pub trait EnterpriseMessage: Message + Default + Clone + super::mask::Masked + 'static {
     fn fields(&self) -> EnterpriseFields<'_>;
     fn from_stored(stored: &Stored<Enterprise>) -> Self;
-    fn name(&self) -> &str;
-    fn etag(&self) -> &str;
 }
 
 macro_rules! enterprise_message {
@@ -159,14 +157,6 @@ macro_rules! enterprise_message {
                     etag: s.etag(),
                     demo: s.demo,
                 }
-            }
-
-            fn name(&self) -> &str {
-                &self.name
-            }
-
-            fn etag(&self) -> &str {
-                &self.etag
             }
         }
         super::mask::masked!(pb::$ty {
@@ -466,21 +456,11 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
     }
 }
 
-/// Parses the optional id of a create request.
-pub fn parse_new_id(id: &str, field: &str) -> Result<Option<ResourceId>, Violations> {
-    if id.is_empty() {
-        return Ok(None);
-    }
-    ResourceId::parse(id)
-        .map(Some)
-        .map_err(|e| Violations::single(field, e))
-}
-
 /// The idempotency key of a create request: its `request_id` (a UUID) and a
 /// hash of the request without it.
 pub fn request_key<R: Message + Clone>(
     request_id: &str,
-    method: &'static str,
+    (service, method): (&str, &str),
     request: &R,
     clear: impl FnOnce(&mut R),
 ) -> Result<Option<RequestKey>, Violations> {
@@ -493,19 +473,7 @@ pub fn request_key<R: Message + Clone>(
     clear(&mut without);
     Ok(Some(RequestKey {
         request_id: uuid,
-        method,
+        method: format!("/{service}/{method}"),
         fingerprint: hex::encode(Sha256::digest(without.encode_to_vec())),
     }))
-}
-
-/// Parses a resource name field.
-pub fn parse_name(collection: Collection, name: &str) -> Result<ResourceId, Violations> {
-    collection
-        .parse_name(name)
-        .map_err(|e| Violations::single("name", e))
-}
-
-/// An etag field: empty means "unconditional".
-pub fn etag(e: &str) -> Option<&str> {
-    (!e.is_empty()).then_some(e)
 }

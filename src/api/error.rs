@@ -1,29 +1,61 @@
 //! The API layer's error and its one mapping to `tonic::Status`
-//! (`google.rpc.Status` with `ErrorInfo`, `BadRequest`, `ResourceInfo`).
+//! (`google.rpc.Status` with `ErrorInfo`, `BadRequest`,
+//! `PreconditionFailure`, `ResourceInfo`, `RetryInfo`). This is the only
+//! place that knows gRPC codes, `ErrorInfo` reasons and request field paths
+//! of store errors.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::Violations;
-use crate::store::{RejectionKind, StoreError};
+use crate::domain::{Collection, Violations};
+use crate::store::{Reference, StoreError};
 
 /// `ErrorInfo.domain` of every error.
 pub const ERROR_DOMAIN: &str = "partnership.gov.kr";
+
+/// What the request was doing when the store refused it; it decides which
+/// request field an error names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Read,
+    Update,
+    Delete,
+    Undelete,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Bad input: one or more fields are invalid.
     #[error("{0}")]
     Invalid(Violations),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The store refused or failed a request about `collection`.
+    #[error("{error}")]
+    Store {
+        #[source]
+        error: StoreError,
+        collection: Collection,
+        action: Action,
+    },
 }
 
 impl From<Violations> for ApiError {
     fn from(v: Violations) -> Self {
         Self::Invalid(v)
+    }
+}
+
+impl ApiError {
+    /// Wraps a store error of `action` on `collection`.
+    pub fn store(collection: Collection, action: Action) -> impl FnOnce(StoreError) -> ApiError {
+        move |error| ApiError::Store {
+            error,
+            collection,
+            action,
+        }
     }
 }
 
@@ -45,45 +77,184 @@ fn bad_request(violations: &Violations) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// A refusal the caller can act on.
+struct Rejection {
+    code: Code,
+    reason: &'static str,
+    /// The request field at fault.
+    field: Option<String>,
+    /// The resource concerned, for `ResourceInfo`.
+    resource: Option<String>,
+}
+
+impl Rejection {
+    fn new(code: Code, reason: &'static str) -> Self {
+        Self {
+            code,
+            reason,
+            field: None,
+            resource: None,
+        }
+    }
+
+    fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    fn resource(mut self, name: &str) -> Self {
+        self.resource = Some(name.to_owned());
+        self
+    }
+}
+
+/// The field of a record that another record points to: in an undelete the
+/// record named by `name` is at fault, otherwise the referring field.
+fn reference_field(reference: Reference, action: Action) -> &'static str {
+    match (action, reference) {
+        (Action::Undelete, _) => "name",
+        (_, Reference::HostCompany) => "program.host_company",
+        (_, Reference::Sme) => "participation.sme",
+        (_, Reference::Program) => "parent",
+    }
+}
+
+/// The code, reason and field of each refusal; `None` for failures.
+fn rejection(error: &StoreError, collection: Collection, action: Action) -> Option<Rejection> {
+    use StoreError as E;
+    let singular = collection.singular();
+    let undeleting = action == Action::Undelete;
+    Some(match error {
+        E::NotFound { name } => Rejection::new(Code::NotFound, "RESOURCE_NOT_FOUND").resource(name),
+        E::AlreadyExists { name } => Rejection::new(Code::AlreadyExists, "RESOURCE_ALREADY_EXISTS")
+            .field(format!("{singular}_id"))
+            .resource(name),
+        E::Deleted { name } => {
+            Rejection::new(Code::FailedPrecondition, "RESOURCE_DELETED").resource(name)
+        }
+        E::AlreadyDeleted { name } => {
+            Rejection::new(Code::NotFound, "ALREADY_DELETED").resource(name)
+        }
+        E::NotDeleted { name } => Rejection::new(Code::AlreadyExists, "NOT_DELETED")
+            .field("name")
+            .resource(name),
+        E::BusinessNumberTaken { holder, .. } => {
+            Rejection::new(Code::AlreadyExists, "BUSINESS_NUMBER_TAKEN")
+                .field(if undeleting {
+                    "name".to_owned()
+                } else {
+                    format!("{singular}.business_number")
+                })
+                .resource(holder)
+        }
+        E::AlreadyParticipates { existing, .. } => {
+            Rejection::new(Code::AlreadyExists, "SME_ALREADY_PARTICIPATES")
+                .field(reference_field(Reference::Sme, action))
+                .resource(existing)
+        }
+        E::ReferenceMissing { reference, name } => {
+            let rejection = match reference {
+                Reference::Program => Rejection::new(Code::NotFound, "RESOURCE_NOT_FOUND"),
+                Reference::HostCompany => {
+                    Rejection::new(Code::FailedPrecondition, "HOST_COMPANY_NOT_FOUND")
+                }
+                Reference::Sme => Rejection::new(Code::FailedPrecondition, "SME_NOT_FOUND"),
+            };
+            rejection
+                .field(reference_field(*reference, action))
+                .resource(name)
+        }
+        E::ReferenceDeleted { reference, name } => Rejection::new(
+            Code::FailedPrecondition,
+            match reference {
+                Reference::Program => "PROGRAM_DELETED",
+                Reference::HostCompany => "HOST_COMPANY_DELETED",
+                Reference::Sme => "SME_DELETED",
+            },
+        )
+        .field(reference_field(*reference, action))
+        .resource(name),
+        E::LiveChildren { name, .. } => {
+            Rejection::new(Code::FailedPrecondition, "HAS_LIVE_CHILDREN")
+                .field("force")
+                .resource(name)
+        }
+        E::StaleRevision { name, .. } => Rejection::new(Code::Aborted, "ETAG_MISMATCH")
+            .field("etag")
+            .resource(name),
+        E::RequestIdReused(_) => {
+            Rejection::new(Code::InvalidArgument, "REQUEST_ID_REUSED").field("request_id")
+        }
+        E::Contended(_) => Rejection::new(Code::Aborted, "CONCURRENT_WRITE"),
+        E::Invalid(_)
+        | E::Unavailable(_)
+        | E::UnsupportedUrl(_)
+        | E::Corrupt { .. }
+        | E::Internal(_) => return None,
+    })
+}
+
+/// `error` and its sources, outermost first: what the log shows.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+fn with_retry(code: Code, reason: &str, message: &str, after: Duration) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    details.set_retry_info(Some(after));
+    Status::with_error_details(code, message, details)
+}
+
 /// The one mapping of errors to `tonic::Status`.
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
-        let rejection = match err {
-            ApiError::Invalid(v) | ApiError::Store(StoreError::Invalid(v)) => {
-                return bad_request(&v);
-            }
-            ApiError::Store(StoreError::Rejected(r)) => r,
-            ApiError::Store(StoreError::Unavailable(detail)) => {
-                tracing::warn!(error = %detail, "database unavailable");
-                let mut details = ErrorDetails::new();
-                details.set_error_info("DATABASE_UNAVAILABLE", ERROR_DOMAIN, HashMap::new());
-                return Status::with_error_details(
+        let (error, collection, action) = match err {
+            ApiError::Invalid(v) => return bad_request(&v),
+            ApiError::Store {
+                error,
+                collection,
+                action,
+            } => (error, collection, action),
+        };
+        if let StoreError::Invalid(v) = &error {
+            return bad_request(v);
+        }
+        let Some(rejection) = rejection(&error, collection, action) else {
+            if let StoreError::Unavailable(_) = &error {
+                tracing::warn!(error = %cause_chain(&error), "database unavailable");
+                return with_retry(
                     Code::Unavailable,
+                    "DATABASE_UNAVAILABLE",
                     "the database is unavailable; retry later",
-                    details,
+                    Duration::from_secs(1),
                 );
             }
-            ApiError::Store(
-                e
-                @ (StoreError::Internal(_) | StoreError::Config(_) | StoreError::DuplicateRequest),
-            ) => {
-                tracing::error!(error = %e, "internal error");
-                let mut details = ErrorDetails::new();
-                details.set_error_info("INTERNAL", ERROR_DOMAIN, HashMap::new());
-                return Status::with_error_details(
-                    Code::Internal,
-                    "internal error; it has been logged with the request id",
-                    details,
-                );
-            }
+            tracing::error!(error = %cause_chain(&error), "internal error");
+            let mut details = ErrorDetails::new();
+            details.set_error_info("INTERNAL", ERROR_DOMAIN, HashMap::new());
+            return Status::with_error_details(
+                Code::Internal,
+                "internal error; it has been logged with the request id",
+                details,
+            );
         };
-        let code = match rejection.kind {
-            RejectionKind::NotFound => Code::NotFound,
-            RejectionKind::AlreadyExists => Code::AlreadyExists,
-            RejectionKind::Aborted => Code::Aborted,
-            RejectionKind::FailedPrecondition => Code::FailedPrecondition,
-            RejectionKind::InvalidArgument => Code::InvalidArgument,
-        };
+        let message = error.to_string();
+        if rejection.code == Code::Aborted && rejection.reason == "CONCURRENT_WRITE" {
+            return with_retry(
+                Code::Aborted,
+                rejection.reason,
+                &message,
+                Duration::from_millis(50),
+            );
+        }
         let mut metadata = HashMap::new();
         if let Some(field) = &rejection.field {
             metadata.insert("field".to_owned(), field.clone());
@@ -94,15 +265,15 @@ impl From<ApiError> for Status {
         let mut details = ErrorDetails::new();
         details.set_error_info(rejection.reason, ERROR_DOMAIN, metadata);
         if let Some(field) = &rejection.field {
-            match rejection.kind {
-                RejectionKind::InvalidArgument => {
-                    details.add_bad_request_violation(field.clone(), rejection.message.clone());
+            match rejection.code {
+                Code::InvalidArgument => {
+                    details.add_bad_request_violation(field.clone(), message.clone());
                 }
-                RejectionKind::FailedPrecondition => {
+                Code::FailedPrecondition => {
                     details.add_precondition_failure_violation(
                         rejection.reason,
                         field.clone(),
-                        rejection.message.clone(),
+                        message.clone(),
                     );
                 }
                 _ => {}
@@ -113,15 +284,14 @@ impl From<ApiError> for Status {
                 resource_type(resource),
                 resource.clone(),
                 "",
-                rejection.message.clone(),
+                message.clone(),
             );
         }
-        Status::with_error_details(code, rejection.message, details)
+        Status::with_error_details(rejection.code, message, details)
     }
 }
 
 fn resource_type(name: &str) -> &'static str {
-    use crate::domain::Collection;
     let collection = if name.contains("/participations/") {
         Collection::Participations
     } else if name.starts_with("companies/") {

@@ -11,7 +11,15 @@ pub struct ListArgs<'a> {
     pub page_token: &'a str,
 }
 
-impl ListArgs<'_> {
+impl<'a> ListArgs<'a> {
+    pub fn new(shape: QueryShape<'a>, page_size: i32, page_token: &'a str) -> Self {
+        Self {
+            shape,
+            page_size,
+            page_token,
+        }
+    }
+
     pub fn page_query(&self) -> Result<PageQuery, Violations> {
         let mut v = Violations::new();
         let size = v.check("page_size", parse_page_size(self.page_size));
@@ -38,7 +46,7 @@ impl ListArgs<'_> {
     }
 
     pub fn next_token(&self, next: Option<Cursor>) -> String {
-        next.map(|c| PageToken::encode(c, &self.shape))
+        next.map(|c| PageToken::encode(&c, &self.shape))
             .unwrap_or_default()
     }
 }

@@ -14,6 +14,10 @@ pub trait Masked: Sized {
     fn copy_field(&mut self, src: &Self, path: &str);
     /// Whether `path` holds a non-default value.
     fn is_set(&self, path: &str) -> bool;
+    /// The resource name the message carries.
+    fn name(&self) -> &str;
+    /// The etag the message carries; empty for none.
+    fn etag(&self) -> &str;
 }
 
 /// Whether a field differs from its proto3 default.
@@ -39,6 +43,12 @@ macro_rules! masked {
                     $(stringify!($field) => $crate::api::mask::is_non_default(&self.$field),)+
                     _ => false,
                 }
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn etag(&self) -> &str {
+                &self.etag
             }
         }
     };

@@ -7,7 +7,8 @@ mod error;
 mod list;
 mod mask;
 mod program;
+mod resource;
 
 pub use enterprise::{CompanyApi, SmeApi};
-pub use error::{ApiError, ERROR_DOMAIN};
+pub use error::{Action, ApiError, ERROR_DOMAIN, cause_chain};
 pub use program::ProgramApi;

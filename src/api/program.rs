@@ -1,49 +1,53 @@
-//! `ProgramService`: programs and their participations.
+//! `ProgramService`: the standard methods over programs and, below them,
+//! participations.
 
 use tonic::{Request, Response, Status};
 
 use super::ApiError;
 use super::convert::{
-    encode_participation, encode_program, etag, parse_name, parse_new_id, parse_participation,
-    parse_program, request_key,
+    encode_participation, encode_program, parse_participation, parse_program, request_key,
 };
+use super::enterprise::top_level;
+use super::error::Action;
 use super::list::{ListArgs, total};
-use super::mask;
-use crate::domain::{Collection, ParticipationName, QueryShape, ResourceId, Violations};
-use crate::pb;
-use crate::store::{Created, Store, StoreError};
+use super::resource::{self, Resource, new_id};
+use crate::domain::{
+    Collection, Participation, ParticipationName, Program, QueryShape, ResourceId, Violations,
+};
+use crate::pb::program_service_server::{ProgramService, ProgramServiceServer, SERVICE_NAME};
+use crate::pb::{self};
+use crate::store::{Participations, Programs, Store, Stored, Table};
 
-pub struct ProgramApi {
-    store: Store,
-}
+impl Resource for Programs {
+    type Message = pb::Program;
 
-impl ProgramApi {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    fn to_message(stored: &Stored<Program>) -> pb::Program {
+        encode_program(stored)
+    }
+
+    fn from_message(message: &pb::Program, at: &str) -> Result<Program, Violations> {
+        parse_program(message, at)
+    }
+
+    fn parse_key(name: &str) -> Result<ResourceId, String> {
+        Self::COLLECTION.parse_name(name)
     }
 }
 
-fn merge_errors<A, B>(
-    a: Result<A, Violations>,
-    b: Result<B, Violations>,
-) -> Result<(A, B), Violations> {
-    match (a, b) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        (a, b) => {
-            let mut v = Violations::new();
-            v.0.extend(a.err().map(|e| e.0).unwrap_or_default());
-            v.0.extend(b.err().map(|e| e.0).unwrap_or_default());
-            Err(v)
-        }
+impl Resource for Participations {
+    type Message = pb::Participation;
+
+    fn to_message(stored: &Stored<Participation>) -> pb::Participation {
+        encode_participation(stored)
     }
-}
 
-fn replayed<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
-    M::decode(bytes).map_err(|e| StoreError::Internal(format!("stored response: {e}")).into())
-}
+    fn from_message(message: &pb::Participation, at: &str) -> Result<Participation, Violations> {
+        parse_participation(message, at)
+    }
 
-fn parse_participation_name(name: &str, field: &str) -> Result<ParticipationName, Violations> {
-    ParticipationName::parse(name).map_err(|e| Violations::single(field, e))
+    fn parse_key(name: &str) -> Result<ParticipationName, String> {
+        ParticipationName::parse(name)
+    }
 }
 
 /// `programs/{program}` or `programs/-` (every program).
@@ -57,51 +61,40 @@ fn parse_parent(parent: &str) -> Result<Option<ResourceId>, Violations> {
         .map_err(|e| Violations::single("parent", e))
 }
 
+/// `ProgramService` on the `programs` and `participations` tables.
+pub struct ProgramApi {
+    store: Store,
+}
+
+impl ProgramApi {
+    pub fn server(store: Store) -> ProgramServiceServer<Self> {
+        ProgramServiceServer::new(Self { store })
+    }
+}
+
 #[tonic::async_trait]
-impl pb::program_service_server::ProgramService for ProgramApi {
+impl ProgramService for ProgramApi {
     async fn create_program(
         &self,
         request: Request<pb::CreateProgramRequest>,
     ) -> Result<Response<pb::Program>, Status> {
         let r = request.into_inner();
-        let run = async {
-            let key = request_key(
-                &r.request_id,
-                "/partnership.v1.ProgramService/CreateProgram",
-                &r,
-                |r| r.request_id.clear(),
-            )?;
-            let program = r
-                .program
-                .as_ref()
-                .ok_or_else(|| Violations::single("program", "is required"))?;
-            let (id, data) = merge_errors(
-                parse_new_id(&r.program_id, "program_id"),
-                parse_program(program, "program"),
-            )?;
-            match self
-                .store
-                .create_program(id, data, false, key.as_ref(), |s| {
-                    prost::Message::encode_to_vec(&encode_program(s))
-                })
-                .await?
-            {
-                Created::New(s) => Ok(encode_program(&s)),
-                Created::Replayed(bytes) => replayed(&bytes),
-            }
-        };
-        let result: Result<pb::Program, ApiError> = run.await;
-        Ok(Response::new(result?))
+        let key = new_id(Programs::COLLECTION, &r.program_id, "program_id");
+        let request = request_key(&r.request_id, (SERVICE_NAME, "CreateProgram"), &r, |r| {
+            r.request_id.clear()
+        });
+        let created = resource::create::<Programs>(&self.store, key, r.program.as_ref(), request);
+        Ok(Response::new(created.await?))
     }
 
     async fn get_program(
         &self,
         request: Request<pb::GetProgramRequest>,
     ) -> Result<Response<pb::Program>, Status> {
-        let id =
-            parse_name(Collection::Programs, &request.get_ref().name).map_err(ApiError::from)?;
-        let stored = self.store.get_program(&id).await.map_err(ApiError::from)?;
-        Ok(Response::new(encode_program(&stored)))
+        let name = &request.get_ref().name;
+        Ok(Response::new(
+            resource::get::<Programs>(&self.store, name).await?,
+        ))
     }
 
     async fn list_programs(
@@ -109,27 +102,14 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::ListProgramsRequest>,
     ) -> Result<Response<pb::ListProgramsResponse>, Status> {
         let r = request.into_inner();
-        let args = ListArgs {
-            shape: QueryShape {
-                collection: "programs",
-                parent: "",
-                filter: &r.filter,
-                order_by: &r.order_by,
-                show_deleted: r.show_deleted,
-            },
-            page_size: r.page_size,
-            page_token: &r.page_token,
-        };
-        let query = args.page_query().map_err(ApiError::from)?;
-        let page = self
-            .store
-            .list_programs(&query)
-            .await
-            .map_err(ApiError::from)?;
+        let shape = top_level(Programs::COLLECTION, &r.filter, &r.order_by, r.show_deleted);
+        let args = ListArgs::new(shape, r.page_size, &r.page_token);
+        let (programs, next_page_token, total_size) =
+            resource::list::<Programs>(&self.store, &args).await?;
         Ok(Response::new(pb::ListProgramsResponse {
-            programs: page.items.iter().map(encode_program).collect(),
-            next_page_token: args.next_token(page.next),
-            total_size: total(page.total_size),
+            programs,
+            next_page_token,
+            total_size,
         }))
     }
 
@@ -138,28 +118,9 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::UpdateProgramRequest>,
     ) -> Result<Response<pb::Program>, Status> {
         let r = request.into_inner();
-        let run = async {
-            let program = r
-                .program
-                .as_ref()
-                .ok_or_else(|| Violations::single("program", "is required"))?;
-            let id = Collection::Programs
-                .parse_name(&program.name)
-                .map_err(|e| Violations::single("program.name", e))?;
-            let paths = mask::resolve(r.update_mask.as_ref(), program)?;
-            let stored = self
-                .store
-                .update_program(&id, etag(&program.etag), |current| {
-                    let mut merged = encode_program(current);
-                    for path in &paths {
-                        mask::Masked::copy_field(&mut merged, program, path);
-                    }
-                    parse_program(&merged, "program")
-                })
-                .await?;
-            Ok::<_, ApiError>(encode_program(&stored))
-        };
-        Ok(Response::new(run.await?))
+        let updated =
+            resource::update::<Programs>(&self.store, r.program.as_ref(), r.update_mask.as_ref());
+        Ok(Response::new(updated.await?))
     }
 
     async fn delete_program(
@@ -167,13 +128,8 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::DeleteProgramRequest>,
     ) -> Result<Response<pb::Program>, Status> {
         let r = request.into_inner();
-        let id = parse_name(Collection::Programs, &r.name).map_err(ApiError::from)?;
-        let stored = self
-            .store
-            .delete_program(&id, etag(&r.etag), r.force)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(encode_program(&stored)))
+        let deleted = resource::delete::<Programs>(&self.store, &r.name, &r.etag, r.force);
+        Ok(Response::new(deleted.await?))
     }
 
     async fn undelete_program(
@@ -181,13 +137,8 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::UndeleteProgramRequest>,
     ) -> Result<Response<pb::Program>, Status> {
         let r = request.into_inner();
-        let id = parse_name(Collection::Programs, &r.name).map_err(ApiError::from)?;
-        let stored = self
-            .store
-            .undelete_program(&id, etag(&r.etag))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(encode_program(&stored)))
+        let restored = resource::undelete::<Programs>(&self.store, &r.name, &r.etag);
+        Ok(Response::new(restored.await?))
     }
 
     async fn create_participation(
@@ -195,50 +146,45 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::CreateParticipationRequest>,
     ) -> Result<Response<pb::Participation>, Status> {
         let r = request.into_inner();
-        let run = async {
-            let key = request_key(
-                &r.request_id,
-                "/partnership.v1.ProgramService/CreateParticipation",
-                &r,
-                |r| r.request_id.clear(),
-            )?;
-            let program = Collection::Programs
-                .parse_name(&r.parent)
-                .map_err(|e| Violations::single("parent", e));
-            let participation = r
-                .participation
-                .as_ref()
-                .ok_or_else(|| Violations::single("participation", "is required"))
-                .and_then(|p| parse_participation(p, "participation"));
-            let (program, data) = merge_errors(program, participation)?;
-            let id = parse_new_id(&r.participation_id, "participation_id")?;
-            match self
-                .store
-                .create_participation(program, id, data, false, key.as_ref(), |s| {
-                    prost::Message::encode_to_vec(&encode_participation(s))
-                })
-                .await?
-            {
-                Created::New(s) => Ok(encode_participation(&s)),
-                Created::Replayed(bytes) => replayed(&bytes),
-            }
+        let program = Collection::Programs
+            .parse_name(&r.parent)
+            .map_err(|e| Violations::single("parent", e));
+        let id = new_id(
+            Participations::COLLECTION,
+            &r.participation_id,
+            "participation_id",
+        );
+        let key = match (program, id) {
+            (Ok(program), Ok(participation)) => Ok(ParticipationName {
+                program,
+                participation,
+            }),
+            (program, id) => Err(Violations(
+                [program.err(), id.err()]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|v| v.0)
+                    .collect(),
+            )),
         };
-        let result: Result<pb::Participation, ApiError> = run.await;
-        Ok(Response::new(result?))
+        let request = request_key(
+            &r.request_id,
+            (SERVICE_NAME, "CreateParticipation"),
+            &r,
+            |r| r.request_id.clear(),
+        );
+        let created =
+            resource::create::<Participations>(&self.store, key, r.participation.as_ref(), request);
+        Ok(Response::new(created.await?))
     }
 
     async fn get_participation(
         &self,
         request: Request<pb::GetParticipationRequest>,
     ) -> Result<Response<pb::Participation>, Status> {
-        let name =
-            parse_participation_name(&request.get_ref().name, "name").map_err(ApiError::from)?;
-        let stored = self
-            .store
-            .get_participation(&name)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(encode_participation(&stored)))
+        let name = &request.get_ref().name;
+        let found = resource::get::<Participations>(&self.store, name);
+        Ok(Response::new(found.await?))
     }
 
     async fn list_participations(
@@ -246,24 +192,22 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::ListParticipationsRequest>,
     ) -> Result<Response<pb::ListParticipationsResponse>, Status> {
         let r = request.into_inner();
-        let args = ListArgs {
-            shape: QueryShape {
-                collection: "participations",
-                parent: &r.parent,
-                filter: &r.filter,
-                order_by: &r.order_by,
-                show_deleted: r.show_deleted,
-            },
-            page_size: r.page_size,
-            page_token: &r.page_token,
+        let shape = QueryShape {
+            collection: Participations::COLLECTION,
+            parent: &r.parent,
+            filter: &r.filter,
+            order_by: &r.order_by,
+            show_deleted: r.show_deleted,
         };
-        let (program, query) =
-            merge_errors(parse_parent(&r.parent), args.page_query()).map_err(ApiError::from)?;
+        let args = ListArgs::new(shape, r.page_size, &r.page_token);
+        let (program, query, ()) =
+            resource::all_valid(parse_parent(&r.parent), args.page_query(), Ok(()))
+                .map_err(ApiError::from)?;
         let page = self
             .store
             .list_participations(program.as_ref(), &query)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(ApiError::store(Participations::COLLECTION, Action::Read))?;
         Ok(Response::new(pb::ListParticipationsResponse {
             participations: page.items.iter().map(encode_participation).collect(),
             next_page_token: args.next_token(page.next),
@@ -276,26 +220,12 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::UpdateParticipationRequest>,
     ) -> Result<Response<pb::Participation>, Status> {
         let r = request.into_inner();
-        let run = async {
-            let participation = r
-                .participation
-                .as_ref()
-                .ok_or_else(|| Violations::single("participation", "is required"))?;
-            let name = parse_participation_name(&participation.name, "participation.name")?;
-            let paths = mask::resolve(r.update_mask.as_ref(), participation)?;
-            let stored = self
-                .store
-                .update_participation(&name, etag(&participation.etag), |current| {
-                    let mut merged = encode_participation(current);
-                    for path in &paths {
-                        mask::Masked::copy_field(&mut merged, participation, path);
-                    }
-                    parse_participation(&merged, "participation")
-                })
-                .await?;
-            Ok::<_, ApiError>(encode_participation(&stored))
-        };
-        Ok(Response::new(run.await?))
+        let updated = resource::update::<Participations>(
+            &self.store,
+            r.participation.as_ref(),
+            r.update_mask.as_ref(),
+        );
+        Ok(Response::new(updated.await?))
     }
 
     async fn delete_participation(
@@ -303,13 +233,8 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::DeleteParticipationRequest>,
     ) -> Result<Response<pb::Participation>, Status> {
         let r = request.into_inner();
-        let name = parse_participation_name(&r.name, "name").map_err(ApiError::from)?;
-        let stored = self
-            .store
-            .delete_participation(&name, etag(&r.etag))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(encode_participation(&stored)))
+        let deleted = resource::delete::<Participations>(&self.store, &r.name, &r.etag, false);
+        Ok(Response::new(deleted.await?))
     }
 
     async fn undelete_participation(
@@ -317,12 +242,7 @@ impl pb::program_service_server::ProgramService for ProgramApi {
         request: Request<pb::UndeleteParticipationRequest>,
     ) -> Result<Response<pb::Participation>, Status> {
         let r = request.into_inner();
-        let name = parse_participation_name(&r.name, "name").map_err(ApiError::from)?;
-        let stored = self
-            .store
-            .undelete_participation(&name, etag(&r.etag))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(encode_participation(&stored)))
+        let restored = resource::undelete::<Participations>(&self.store, &r.name, &r.etag);
+        Ok(Response::new(restored.await?))
     }
 }

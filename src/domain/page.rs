@@ -2,8 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::{Collection, ResourceId};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -19,21 +22,21 @@ pub fn parse_page_size(requested: i32) -> Result<u64, String> {
 }
 
 /// Where a page starts: strictly after this row in list order
-/// (`create_time`, then the key columns).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// (`create_time`, then the key columns). Only [`PageToken::parse`] makes one
+/// from caller input, and it checks every field.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    /// `create_time` of the last row returned, in microseconds since the epoch.
-    #[serde(rename = "t")]
-    pub create_time_micros: i64,
-    /// Key columns of the last row returned (e.g. its id).
-    #[serde(rename = "k")]
-    pub keys: Vec<String>,
+    /// `create_time` of the last row returned.
+    pub create_time: DateTime<Utc>,
+    /// Key columns of the last row returned (its id; a participation's
+    /// program id and id).
+    pub keys: Vec<ResourceId>,
 }
 
 /// The query a token belongs to; any change to it invalidates the token.
 #[derive(Debug, Clone)]
 pub struct QueryShape<'a> {
-    pub collection: &'a str,
+    pub collection: Collection,
     pub parent: &'a str,
     pub filter: &'a str,
     pub order_by: &'a str,
@@ -44,55 +47,101 @@ impl QueryShape<'_> {
     fn fingerprint(&self) -> String {
         let text = format!(
             "{}\n{}\n{}\n{}\n{}",
-            self.collection, self.parent, self.filter, self.order_by, self.show_deleted
+            self.collection.segment(),
+            self.parent,
+            self.filter,
+            self.order_by,
+            self.show_deleted
         );
         hex::encode(&Sha256::digest(text.as_bytes())[..8])
     }
+
+    /// How many key columns a cursor of this collection carries.
+    fn key_count(&self) -> usize {
+        match self.collection {
+            Collection::Participations => 2,
+            _ => 1,
+        }
+    }
 }
 
+/// The earliest and latest `create_time` a cursor may name: every backend
+/// stores these, and every record was created inside them.
+fn cursor_time_range() -> (DateTime<Utc>, DateTime<Utc>) {
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc());
+    (DateTime::UNIX_EPOCH, last)
+}
+
+/// The token as it travels: base64url of this JSON.
 #[derive(Serialize, Deserialize)]
 struct TokenBody {
     /// Format version.
     v: u8,
     /// Fingerprint of the query.
     q: String,
-    #[serde(flatten)]
-    cursor: Cursor,
+    /// `create_time` in microseconds since the epoch.
+    t: i64,
+    /// Key columns.
+    k: Vec<String>,
 }
 
 /// An opaque page token: base64url of a small JSON body.
 pub struct PageToken;
 
+/// Longest page token accepted, in bytes; ours are far shorter.
+const MAX_TOKEN_BYTES: usize = 1024;
+
 impl PageToken {
-    pub fn encode(cursor: Cursor, query: &QueryShape<'_>) -> String {
+    pub fn encode(cursor: &Cursor, query: &QueryShape<'_>) -> String {
         let body = TokenBody {
             v: 1,
             q: query.fingerprint(),
-            cursor,
+            t: cursor.create_time.timestamp_micros(),
+            k: cursor.keys.iter().map(|k| k.as_str().to_owned()).collect(),
         };
         // Serializing a struct of strings and integers cannot fail.
         let json = serde_json::to_vec(&body).unwrap_or_default();
         URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// Parses a token; the empty token is the first page.
+    /// Parses a token; the empty token is the first page. Anything that
+    /// does not decode into a valid cursor of this query is an error.
     pub fn parse(token: &str, query: &QueryShape<'_>) -> Result<Option<Cursor>, String> {
         if token.is_empty() {
             return Ok(None);
+        }
+        let foreign = || "is not a page token issued by this service".to_owned();
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(foreign());
         }
         let body: TokenBody = URL_SAFE_NO_PAD
             .decode(token)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .filter(|b: &TokenBody| b.v == 1)
-            .ok_or_else(|| "is not a page token issued by this service".to_owned())?;
+            .ok_or_else(foreign)?;
         if body.q != query.fingerprint() {
             return Err(
                 "belongs to a different query (parent, filter, order_by or show_deleted changed)"
                     .to_owned(),
             );
         }
-        Ok(Some(body.cursor))
+        let (min, max) = cursor_time_range();
+        let create_time = DateTime::<Utc>::from_timestamp_micros(body.t)
+            .filter(|t| (min..=max).contains(t))
+            .ok_or_else(foreign)?;
+        if body.k.len() != query.key_count() {
+            return Err(foreign());
+        }
+        let keys = body
+            .k
+            .iter()
+            .map(|k| ResourceId::parse(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| foreign())?;
+        Ok(Some(Cursor { create_time, keys }))
     }
 }
 
@@ -102,7 +151,7 @@ mod tests {
 
     fn shape(show_deleted: bool) -> QueryShape<'static> {
         QueryShape {
-            collection: "companies",
+            collection: Collection::Companies,
             parent: "",
             filter: "",
             order_by: "",
@@ -113,10 +162,10 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_query() {
         let cursor = Cursor {
-            create_time_micros: 42,
-            keys: vec!["acme".into()],
+            create_time: DateTime::from_timestamp_micros(1_700_000_000_000_042).unwrap(),
+            keys: vec![ResourceId::parse("acme").unwrap()],
         };
-        let token = PageToken::encode(cursor.clone(), &shape(false));
+        let token = PageToken::encode(&cursor, &shape(false));
         assert_eq!(PageToken::parse(&token, &shape(false)), Ok(Some(cursor)));
         assert!(PageToken::parse(&token, &shape(true)).is_err());
         assert!(PageToken::parse("garbage!", &shape(false)).is_err());

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{ResourceId, Won};
+use super::{Lines, ResourceId, Won, check_text};
 
 /// A measured outcome: a named metric with its value before and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,9 @@ impl Outcome {
         if unit.chars().count() > 50 {
             return Err("unit must be at most 50 characters".to_owned());
         }
+        check_text(metric, Lines::Single).map_err(|e| format!("metric {e}"))?;
+        check_text(unit, Lines::Single).map_err(|e| format!("unit {e}"))?;
+        check_text(description, Lines::Multi).map_err(|e| format!("description {e}"))?;
         if !baseline.is_finite() || !achieved.is_finite() {
             return Err("baseline and achieved must be finite numbers".to_owned());
         }

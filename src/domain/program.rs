@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use super::enterprise::stored_enum;
-use super::{DisplayName, Region, ResourceId, Won};
+use super::{DisplayName, Lines, Region, ResourceId, Won, check_text};
 
 stored_enum!(
     /// Kind of cooperation.
@@ -51,8 +51,9 @@ pub struct Program {
 }
 
 impl Program {
-    /// Checks a description's length.
+    /// Checks a description's length and characters.
     pub fn parse_description(text: &str) -> Result<String, String> {
+        check_text(text, Lines::Multi)?;
         let n = text.chars().count();
         if n > MAX_DESCRIPTION_CHARS {
             Err(format!(

@@ -1,6 +1,38 @@
-//! Names people read and amounts of money.
+//! Text people write, names people read, and amounts of money.
+//!
+//! The text policy, one rule for every text field a caller sends: NUL is
+//! always refused; single-line fields (names, metrics, units) refuse every
+//! control character; multi-line fields (descriptions) allow only tab, line
+//! feed and carriage return. Every backend then stores the same thing.
 
 use std::fmt;
+
+/// Whether a text field may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    Single,
+    Multi,
+}
+
+/// Applies the text policy to `text`.
+pub fn check_text(text: &str, lines: Lines) -> Result<(), String> {
+    if text.contains('\0') {
+        return Err("must not contain NUL characters".to_owned());
+    }
+    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\t' | '\n' | '\r');
+    match text.chars().find(|c| c.is_control() && !allowed(*c)) {
+        Some(c) => Err(format!(
+            "must not contain control characters (found U+{:04X}){}",
+            u32::from(c),
+            if lines == Lines::Multi {
+                "; only tab and line breaks are allowed"
+            } else {
+                ""
+            }
+        )),
+        None => Ok(()),
+    }
+}
 
 /// A trimmed display name of 1 to 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +53,7 @@ impl DisplayName {
                 Self::MAX_CHARS
             ));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err("must not contain control characters".to_owned());
-        }
+        check_text(trimmed, Lines::Single)?;
         Ok(Self(trimmed.to_owned()))
     }
 
@@ -70,6 +100,15 @@ mod tests {
         assert!(DisplayName::parse(&"가".repeat(200)).is_ok());
         assert!(DisplayName::parse(&"가".repeat(201)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn text_policy() {
+        assert!(check_text("line\nnext\tcol\r\n", Lines::Multi).is_ok());
+        assert!(check_text("a\u{0}b", Lines::Multi).is_err());
+        assert!(check_text("a\u{7f}b", Lines::Multi).is_err());
+        assert!(check_text("a\nb", Lines::Single).is_err());
+        assert!(check_text("삼성 Electronics", Lines::Single).is_ok());
     }
 
     #[test]

@@ -1,99 +1,82 @@
-//! The store's error type: a rejection the caller can act on, or a database
-//! failure that is logged and never shown.
+//! The store's errors, in storage terms: which record, and what stands in the
+//! way. Nothing here knows gRPC codes, `ErrorInfo` reasons or request field
+//! paths; `api::error` maps each variant once. Database errors keep their
+//! cause as `#[source]`, so the whole chain reaches the log.
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
-use crate::domain::Violations;
+use crate::domain::{Collection, Violations};
 
-/// What kind of rejection, one per canonical gRPC code the store produces.
+/// A record that another record points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectionKind {
-    NotFound,
-    AlreadyExists,
-    Aborted,
-    FailedPrecondition,
-    InvalidArgument,
+pub enum Reference {
+    /// The company hosting a program.
+    HostCompany,
+    /// The program a participation belongs to (its parent).
+    Program,
+    /// The SME taking part in a program.
+    Sme,
 }
 
-/// A request the store refuses, with what the caller needs to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub kind: RejectionKind,
-    /// UPPER_SNAKE_CASE reason for `ErrorInfo`.
-    pub reason: &'static str,
-    pub message: String,
-    /// The request field at fault, if one is.
-    pub field: Option<String>,
-    /// The resource concerned, for `ResourceInfo`.
-    pub resource: Option<String>,
-}
-
-impl Rejection {
-    pub fn new(kind: RejectionKind, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            reason,
-            message: message.into(),
-            field: None,
-            resource: None,
-        }
-    }
-
-    pub fn not_found(name: &str) -> Self {
-        Self::new(
-            RejectionKind::NotFound,
-            "RESOURCE_NOT_FOUND",
-            format!("{name} does not exist"),
-        )
-        .resource(name)
-    }
-
-    pub fn aborted(message: String) -> Self {
-        Self::new(RejectionKind::Aborted, "ETAG_MISMATCH", message).field("etag")
-    }
-
-    /// Replaces the reason and message.
-    pub fn reason(mut self, reason: &'static str, message: impl Into<String>) -> Self {
-        self.reason = reason;
-        self.message = message.into();
-        self
-    }
-
-    pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
-        self
-    }
-
-    pub fn resource(mut self, name: impl Into<String>) -> Self {
-        self.resource = Some(name.into());
-        self
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::HostCompany => "host company",
+            Self::Program => "program",
+            Self::Sme => "SME",
+        })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{}", .0.message)]
-    Rejected(Rejection),
+    #[error("{name} does not exist")]
+    NotFound { name: String },
+    #[error("{name} already exists")]
+    AlreadyExists { name: String },
+    /// A write to a soft-deleted record; undelete it first.
+    #[error("{name} is deleted; undelete it first")]
+    Deleted { name: String },
+    #[error("{name} is already deleted")]
+    AlreadyDeleted { name: String },
+    #[error("{name} is not deleted")]
+    NotDeleted { name: String },
+    #[error("business number {number} already belongs to live {holder}")]
+    BusinessNumberTaken { number: String, holder: String },
+    #[error("{sme} already has a live participation in this program: {existing}")]
+    AlreadyParticipates { sme: String, existing: String },
+    #[error("{reference} {name} does not exist")]
+    ReferenceMissing { reference: Reference, name: String },
+    #[error("{reference} {name} is deleted")]
+    ReferenceDeleted { reference: Reference, name: String },
+    #[error("{name} has {count} live {}; delete them first or set force", .children.segment())]
+    LiveChildren {
+        name: String,
+        count: u64,
+        children: Collection,
+    },
+    /// The caller's etag names an older revision.
+    #[error("etag {given:?} of {name} is stale; read it again and retry")]
+    StaleRevision { name: String, given: String },
+    #[error("request_id {0} was already used for a different request")]
+    RequestIdReused(uuid::Uuid),
+    /// The merged record of an update is not valid.
     #[error("{0}")]
     Invalid(Violations),
+    /// Concurrent writers collided (a unique index or a deadlock) more often
+    /// than the store retries; the caller may retry.
+    #[error("the write collided with concurrent writes; retry")]
+    Contended(#[source] DbErr),
     /// The database cannot be reached; the caller may retry.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("database configuration: {0}")]
-    Config(String),
-    /// A concurrent create with the same `request_id` committed first; the
-    /// store answers with that one's response instead. Never leaves `store`.
-    #[error("request_id raced with a concurrent call")]
-    DuplicateRequest,
-    /// Anything else; details go to the log only.
-    #[error("database error: {0}")]
-    Internal(String),
-}
-
-impl From<Rejection> for StoreError {
-    fn from(r: Rejection) -> Self {
-        Self::Rejected(r)
-    }
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+    /// A stored value does not parse: the database was changed by hand.
+    #[error("stored {what} is not valid: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("database error")]
+    Internal(#[source] DbErr),
 }
 
 impl From<Violations> for StoreError {
@@ -102,48 +85,57 @@ impl From<Violations> for StoreError {
     }
 }
 
-impl StoreError {
-    /// Classifies a database error: lost or unreachable connections are
-    /// UNAVAILABLE, the rest internal.
-    pub fn from_db(err: DbErr) -> Self {
-        use sea_orm::RuntimeErr;
-        let unavailable = match &err {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
-            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-                is_unavailable(e)
-            }
-            _ => false,
-        };
-        if unavailable {
-            Self::Unavailable(err.to_string())
-        } else {
-            Self::Internal(err.to_string())
-        }
-    }
-
-    /// Whether `err` is a unique-constraint violation.
-    pub fn unique_violation(err: &DbErr) -> Option<String> {
-        match err.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) => Some(m),
-            _ => None,
-        }
-    }
-}
-
 impl From<DbErr> for StoreError {
+    /// Classifies a database error by driver error code, never by message
+    /// text: lost or unreachable connections are [`StoreError::Unavailable`],
+    /// collisions with a concurrent writer [`StoreError::Contended`] (the
+    /// write loop retries those), the rest internal.
     fn from(err: DbErr) -> Self {
-        Self::from_db(err)
+        if is_unavailable(&err) {
+            Self::Unavailable(err)
+        } else if is_collision(&err) {
+            Self::Contended(err)
+        } else {
+            Self::Internal(err)
+        }
     }
 }
 
-/// Whether a driver error means the database cannot be reached right now
-/// (lost connection, server shutting down, database gone) rather than a
-/// fault in the request or the code.
-fn is_unavailable(err: &sea_orm::sqlx::Error) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
+impl StoreError {
+    /// A stored value that does not parse.
+    pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Whether running the write again on fresh data may succeed.
+    pub(super) fn is_retryable(&self) -> bool {
+        matches!(self, Self::Contended(_))
+    }
+}
+
+fn driver_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
     match err {
-        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
-        Sqlx::Database(db) => {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Whether `err` means the database cannot be reached right now (lost
+/// connection, server shutting down, database gone) rather than a fault in
+/// the request or the code.
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    if matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) {
+        return true;
+    }
+    match driver_error(err) {
+        Some(Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed) => true,
+        Some(Sqlx::Database(db)) => {
             let code = db.code().unwrap_or_default();
             // PostgreSQL SQLSTATE: 08xxx connection exceptions, 57P01-57P03
             // shutdown / cannot connect now, 3D000 database does not exist.
@@ -152,10 +144,36 @@ fn is_unavailable(err: &sea_orm::sqlx::Error) -> bool {
             // or gone.
             code.starts_with("08")
                 || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "3D000")
-                || db
-                    .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
-                    .is_some_and(|e| matches!(e.number(), 1049 | 1053 | 2002 | 2003 | 2006 | 2013))
+                || mysql_number(&**db)
+                    .is_some_and(|n| matches!(n, 1049 | 1053 | 2002 | 2003 | 2006 | 2013))
         }
         _ => false,
     }
+}
+
+/// Whether `err` is a collision with a concurrent writer: a unique index
+/// that a row committed meanwhile now occupies (the checks before the write
+/// could not see it), or a deadlock / serialization failure. Running the
+/// write again sees the other row, so its checks then name the conflict
+/// precisely; no driver message is ever parsed.
+fn is_collision(err: &DbErr) -> bool {
+    if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    match driver_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: 40001 serialization failure, 40P01 deadlock.
+            // MariaDB/MySQL: 1213 deadlock, 1205 lock wait timeout.
+            // SQLite: 5 busy, 6 locked.
+            matches!(code.as_ref(), "40001" | "40P01" | "5" | "6")
+                || mysql_number(&**db).is_some_and(|n| matches!(n, 1213 | 1205))
+        }
+        _ => false,
+    }
+}
+
+fn mysql_number(db: &dyn sea_orm::sqlx::error::DatabaseError) -> Option<u16> {
+    db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+        .map(|e| e.number())
 }

@@ -5,10 +5,10 @@
 mod enterprise;
 mod entity;
 mod error;
-mod lifecycle;
 mod participation;
 mod program;
 mod request_id;
+mod table;
 
 use std::time::Duration;
 
@@ -20,11 +20,14 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::domain::{Cursor, ResourceId, etag_for};
+use crate::domain::{Cursor, etag_for};
 
-pub use enterprise::{Companies, EnterpriseTable, Smes};
-pub use error::{Rejection, RejectionKind, StoreError};
+pub use enterprise::{Companies, Smes};
+pub use error::{Reference, StoreError};
+pub use participation::Participations;
+pub use program::Programs;
 pub use request_id::{Created, RequestKey};
+pub use table::{Children, Table};
 
 /// How long a create's `request_id` is remembered.
 pub const REQUEST_ID_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
@@ -73,31 +76,6 @@ impl<T> Stored<T> {
 
     pub fn etag(&self) -> String {
         etag_for(&self.name, self.revision)
-    }
-
-    /// The bookkeeping without the data.
-    fn meta(&self) -> Stored<()> {
-        Stored {
-            name: self.name.clone(),
-            data: (),
-            create_time: self.create_time,
-            update_time: self.update_time,
-            delete_time: self.delete_time,
-            revision: self.revision,
-            demo: self.demo,
-        }
-    }
-
-    /// Fails with ABORTED when `etag` is given and not current.
-    fn check_etag(&self, etag: Option<&str>) -> Result<(), StoreError> {
-        match etag {
-            Some(given) if given != self.etag() => Err(Rejection::aborted(format!(
-                "etag {given:?} of {} is stale; read it again and retry",
-                self.name
-            ))
-            .into()),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -167,15 +145,15 @@ impl Store {
         if backend == DbBackend::Sqlite {
             let write = Database::connect(options(1))
                 .await
-                .map_err(StoreError::from_db)?;
+                .map_err(StoreError::from)?;
             let read = Database::connect(options(config.max_connections.max(1)))
                 .await
-                .map_err(StoreError::from_db)?;
+                .map_err(StoreError::from)?;
             Ok(Self { read, write })
         } else {
             let pool = Database::connect(options(config.max_connections.max(2)))
                 .await
-                .map_err(StoreError::from_db)?;
+                .map_err(StoreError::from)?;
             Ok(Self {
                 read: pool.clone(),
                 write: pool,
@@ -187,12 +165,12 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migration::Migrator::up(&self.write, None)
             .await
-            .map_err(StoreError::from_db)
+            .map_err(StoreError::from)
     }
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read.ping().await.map_err(StoreError::from_db)
+        self.read.ping().await.map_err(StoreError::from)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -242,7 +220,7 @@ impl Store {
         self.write
             .begin_with_options(options)
             .await
-            .map_err(StoreError::from_db)
+            .map_err(StoreError::from)
     }
 
     /// Deletes request ids older than the retention window.
@@ -259,8 +237,8 @@ fn backend_of(url: &str) -> Result<DbBackend, StoreError> {
     } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         Ok(DbBackend::MySql)
     } else {
-        Err(StoreError::Config(
-            "database URL must start with sqlite:, postgres:// or mysql://".to_owned(),
+        Err(StoreError::UnsupportedUrl(
+            "it must start with sqlite:, postgres:// or mysql://".to_owned(),
         ))
     }
 }
@@ -269,9 +247,4 @@ fn backend_of(url: &str) -> Result<DbBackend, StoreError> {
 pub(crate) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
-
-/// Parses an id read back from the database.
-fn stored_id(id: String) -> ResourceId {
-    ResourceId::from_stored(id)
 }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entity::request_id as rid;
-use super::{Rejection, RejectionKind, StoreError, Stored};
+use super::{StoreError, Stored};
 
 /// Identifies one create call for idempotency.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct RequestKey {
     /// The caller's `request_id`, a UUID.
     pub request_id: uuid::Uuid,
     /// The full gRPC method, so a key cannot be replayed across methods.
-    pub method: &'static str,
+    pub method: String,
     /// Hash of the request without its `request_id`.
     pub fingerprint: String,
 }
@@ -42,23 +42,14 @@ pub(super) async fn find(
         return Ok(None);
     };
     if row.method != key.method || row.fingerprint != key.fingerprint {
-        return Err(Rejection::new(
-            RejectionKind::InvalidArgument,
-            "REQUEST_ID_REUSED",
-            format!(
-                "request_id {} was already used for a different request",
-                key.request_id
-            ),
-        )
-        .field("request_id")
-        .into());
+        return Err(StoreError::RequestIdReused(key.request_id));
     }
     Ok(Some(row.response))
 }
 
-/// Records the first response of `key` in the create's transaction; fails
-/// with [`StoreError::DuplicateRequest`] when a concurrent call with the same
-/// key committed first.
+/// Records the first response of `key` in the create's transaction. When a
+/// concurrent call with the same key commits first, the insert collides and
+/// the create runs again, finding that call's response.
 pub(super) async fn record(
     txn: &DatabaseTransaction,
     key: &RequestKey,
@@ -67,16 +58,13 @@ pub(super) async fn record(
 ) -> Result<(), StoreError> {
     let row = rid::ActiveModel {
         request_id: Set(key.request_id.to_string()),
-        method: Set(key.method.to_owned()),
+        method: Set(key.method.clone()),
         fingerprint: Set(key.fingerprint.clone()),
         response: Set(response),
         create_time: Set(now),
     };
-    match rid::Entity::insert(row).exec_without_returning(txn).await {
-        Ok(_) => Ok(()),
-        Err(e) if StoreError::unique_violation(&e).is_some() => Err(StoreError::DuplicateRequest),
-        Err(e) => Err(e.into()),
-    }
+    rid::Entity::insert(row).exec_without_returning(txn).await?;
+    Ok(())
 }
 
 pub(super) async fn purge(
@@ -88,39 +76,4 @@ pub(super) async fn purge(
         .exec(db)
         .await?;
     Ok(res.rows_affected)
-}
-
-impl super::Store {
-    /// Runs an idempotent create: replays the first response of `key` if
-    /// there is one, else runs `create`, which records the response in its
-    /// transaction.
-    pub(super) async fn idempotent<T, Fut>(
-        &self,
-        key: Option<&RequestKey>,
-        create: impl FnOnce() -> Fut,
-    ) -> Result<Created<T>, StoreError>
-    where
-        Fut: std::future::Future<Output = Result<Stored<T>, StoreError>>,
-    {
-        if let Some(key) = key
-            && let Some(first) = find(&self.write, key).await?
-        {
-            return Ok(Created::Replayed(first));
-        }
-        match create().await {
-            Ok(stored) => Ok(Created::New(stored)),
-            Err(StoreError::DuplicateRequest) => match key {
-                Some(key) => match find(&self.write, key).await? {
-                    Some(first) => Ok(Created::Replayed(first)),
-                    None => Err(StoreError::Internal(
-                        "request id vanished after a conflict".into(),
-                    )),
-                },
-                None => Err(StoreError::Internal(
-                    "duplicate request without a key".into(),
-                )),
-            },
-            Err(e) => Err(e),
-        }
-    }
 }

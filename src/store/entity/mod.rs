@@ -6,3 +6,65 @@ pub mod participation;
 pub mod program;
 pub mod request_id;
 pub mod sme;
+
+/// The entity of an enterprise table: `companies` and `smes` have the same
+/// columns.
+macro_rules! enterprise_entity {
+    ($table:tt) => {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = $table)]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: String,
+            pub display_name: String,
+            pub business_number: Option<String>,
+            pub corporate_number: Option<String>,
+            pub size: String,
+            pub ksic_code: Option<String>,
+            pub ksic_revision: Option<i32>,
+            pub region: Option<String>,
+            pub employee_count: Option<i32>,
+            pub annual_revenue_krw: Option<i64>,
+            pub create_time: ChronoDateTimeUtc,
+            pub update_time: ChronoDateTimeUtc,
+            pub delete_time: Option<ChronoDateTimeUtc>,
+            pub revision: i64,
+            /// Loaded by `partnership seed-demo`, not from an official source.
+            pub demo: bool,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+pub(crate) use enterprise_entity;
+
+/// Moves a row between the two enterprise tables' models, which have the
+/// same columns: `enterprise_row!(model => sme::Model)`.
+macro_rules! enterprise_row {
+    ($m:expr => $to:path) => {{
+        let m = $m;
+        $to {
+            id: m.id,
+            display_name: m.display_name,
+            business_number: m.business_number,
+            corporate_number: m.corporate_number,
+            size: m.size,
+            ksic_code: m.ksic_code,
+            ksic_revision: m.ksic_revision,
+            region: m.region,
+            employee_count: m.employee_count,
+            annual_revenue_krw: m.annual_revenue_krw,
+            create_time: m.create_time,
+            update_time: m.update_time,
+            delete_time: m.delete_time,
+            revision: m.revision,
+            demo: m.demo,
+        }
+    }};
+}
+pub(crate) use enterprise_row;

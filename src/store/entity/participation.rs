@@ -23,6 +23,25 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::program::Entity",
+        from = "Column::ProgramId",
+        to = "super::program::Column::Id"
+    )]
+    Program,
+    #[sea_orm(
+        belongs_to = "super::sme::Entity",
+        from = "Column::SmeId",
+        to = "super::sme::Column::Id"
+    )]
+    Sme,
+}
+
+impl Related<super::program::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Program.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -26,6 +26,21 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::company::Entity",
+        from = "Column::HostCompanyId",
+        to = "super::company::Column::Id"
+    )]
+    HostCompany,
+    #[sea_orm(has_many = "super::participation::Entity")]
+    Participations,
+}
+
+impl Related<super::participation::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Participations.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

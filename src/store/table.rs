@@ -1,0 +1,426 @@
+//! The life cycle every resource table shares, written once: create (with
+//! idempotency), get, keyset pages, update, soft delete with its cascade, and
+//! undelete. A table says only what is its own through [`Table`]: how rows
+//! map to domain types, what its records point to, and what hangs below it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::{
+    Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::request_id::{self, Created, RequestKey};
+use super::{Page, PageQuery, Store, StoreError, Stored, now};
+use crate::domain::{Collection, Cursor, ResourceId};
+
+/// How often a write runs again after colliding with a concurrent writer.
+const MAX_ATTEMPTS: usize = 5;
+
+/// What a resource table has of its own.
+pub trait Table: Send + Sync + 'static {
+    type Entity: EntityTrait<Model: Send + Sync, ActiveModel: Send>;
+    /// What identifies a record: its id, or its parent's id and its own.
+    type Key: Clone + Send + Sync;
+    /// The validated resource.
+    type Data: Clone + Send + Sync;
+
+    const COLLECTION: Collection;
+    /// The table's name in SQL.
+    const TABLE: &'static str;
+    /// The columns that identify a row, in page order after `create_time`.
+    const KEY_COLUMNS: &'static [&'static str];
+
+    /// The full resource name of `key`.
+    fn name(key: &Self::Key) -> String;
+    /// The row of `key`.
+    fn key_condition(key: &Self::Key) -> Condition;
+    fn from_row(
+        model: <Self::Entity as EntityTrait>::Model,
+    ) -> Result<Stored<Self::Data>, StoreError>;
+    fn to_row(
+        key: &Self::Key,
+        stored: &Stored<Self::Data>,
+    ) -> <Self::Entity as EntityTrait>::ActiveModel;
+
+    /// Checks, inside the write's transaction, that `data` may be stored
+    /// under `key`: the records it points to are live and its unique values
+    /// are free. `before` is the data now stored, on an update.
+    fn check_write(
+        txn: &DatabaseTransaction,
+        key: &Self::Key,
+        data: &Self::Data,
+        before: Option<&Self::Data>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The records below `key`: a delete without `force` is refused while
+    /// any is live, a forced delete takes them with it.
+    fn children(key: &Self::Key) -> Option<Children>;
+}
+
+/// The records below a record.
+pub struct Children {
+    /// The direct children, which are counted.
+    pub collection: Collection,
+    pub table: &'static str,
+    pub condition: Condition,
+    /// Deeper descendants, deleted first by a forced delete.
+    pub descendants: Vec<(&'static str, Condition)>,
+}
+
+pub(super) fn col(name: &'static str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+pub(super) fn live() -> Condition {
+    Condition::all().add(col("delete_time").is_null())
+}
+
+/// Rows strictly after `cursor` in page order (`create_time`, `keys`…):
+/// `t > c OR (t = c AND (k1 > v1 OR (k1 = v1 AND …)))`.
+fn after(cursor: &Cursor, keys: &[&'static str]) -> Condition {
+    let mut inner: Option<Condition> = None;
+    for (key, value) in keys.iter().zip(&cursor.keys).rev() {
+        let value = value.as_str().to_owned();
+        let gt = Condition::all().add(col(key).gt(value.clone()));
+        inner = Some(match inner {
+            None => gt,
+            Some(rest) => Condition::any()
+                .add(gt)
+                .add(Condition::all().add(col(key).eq(value)).add(rest)),
+        });
+    }
+    let mut same_time = Condition::all().add(col("create_time").eq(cursor.create_time));
+    if let Some(rest) = inner {
+        same_time = same_time.add(rest);
+    }
+    Condition::any()
+        .add(col("create_time").gt(cursor.create_time))
+        .add(same_time)
+}
+
+/// The key of a stored resource for a cursor: the ids in its name
+/// (`companies/{id}` → `[id]`, `programs/{p}/participations/{id}` → `[p, id]`).
+fn cursor_keys(name: &str) -> Vec<ResourceId> {
+    name.split('/')
+        .skip(1)
+        .step_by(2)
+        .map(|id| ResourceId::from_stored(id.to_owned()))
+        .collect()
+}
+
+async fn find<T: Table>(
+    db: &impl ConnectionTrait,
+    key: &T::Key,
+) -> Result<Option<Stored<T::Data>>, StoreError> {
+    T::Entity::find()
+        .filter(T::key_condition(key))
+        .one(db)
+        .await?
+        .map(T::from_row)
+        .transpose()
+}
+
+/// The record of `key`, locked for the rest of the transaction so that
+/// concurrent writers of one row queue instead of colliding (SQLite needs no
+/// lock: its writes are serialised by `BEGIN IMMEDIATE`).
+async fn find_for_write<T: Table>(
+    txn: &DatabaseTransaction,
+    key: &T::Key,
+    etag: Option<&str>,
+) -> Result<Stored<T::Data>, StoreError> {
+    let current = T::Entity::find()
+        .filter(T::key_condition(key))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .map(T::from_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound { name: T::name(key) })?;
+    if let Some(given) = etag
+        && given != current.etag()
+    {
+        return Err(StoreError::StaleRevision {
+            name: current.name,
+            given: given.to_owned(),
+        });
+    }
+    Ok(current)
+}
+
+/// Writes `next` over the row of `key` that is at `current`'s revision.
+async fn write_revision<T: Table>(
+    txn: &DatabaseTransaction,
+    key: &T::Key,
+    current: &Stored<T::Data>,
+    next: &Stored<T::Data>,
+) -> Result<(), StoreError> {
+    let res = T::Entity::update_many()
+        .set(T::to_row(key, next))
+        .filter(T::key_condition(key).add(col("revision").eq(current.revision)))
+        .exec(txn)
+        .await?;
+    if res.rows_affected == 1 {
+        Ok(())
+    } else {
+        // The row is locked, so this means it changed under the lock: a bug,
+        // not a race; never write blindly over it.
+        Err(StoreError::corrupt(
+            "revision",
+            format!("{} changed while locked", current.name),
+        ))
+    }
+}
+
+/// Soft-deletes every live row of `table` matching `condition`.
+async fn cascade_delete(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    condition: Condition,
+    t: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let stmt = Query::update()
+        .table(Alias::new(table))
+        .value(Alias::new("delete_time"), t)
+        .value(Alias::new("update_time"), t)
+        .value(Alias::new("revision"), col("revision").add(1))
+        .cond_where(condition.add(live()))
+        .to_owned();
+    Ok(txn.execute(&stmt).await?.rows_affected())
+}
+
+/// Number of live rows of `table` matching `condition`.
+async fn count_live(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    condition: Condition,
+) -> Result<u64, StoreError> {
+    let count: SimpleExpr = Expr::col(Asterisk).count();
+    let stmt = Query::select()
+        .expr_as(count, Alias::new("n"))
+        .from(Alias::new(table))
+        .cond_where(condition.add(live()))
+        .to_owned();
+    let row = db.query_one(&stmt).await?;
+    let n: i64 = match row {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+impl Store {
+    /// Runs `attempt` in a write transaction and commits it. A collision
+    /// with a concurrent writer (a unique index taken meanwhile, a deadlock)
+    /// rolls back and runs it again on fresh data, so its checks then see
+    /// the other writer's row and answer precisely.
+    pub(super) async fn write<R, F, Fut>(&self, mut attempt: F) -> Result<R, StoreError>
+    where
+        F: FnMut(Arc<DatabaseTransaction>) -> Fut,
+        Fut: Future<Output = Result<R, StoreError>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let txn = Arc::new(self.begin_write().await?);
+            let result = attempt(txn.clone()).await;
+            let Ok(txn) = Arc::try_unwrap(txn) else {
+                return Err(StoreError::corrupt(
+                    "transaction",
+                    "still borrowed after its work",
+                ));
+            };
+            let err = match result {
+                Ok(value) => match txn.commit().await {
+                    Ok(()) => return Ok(value),
+                    Err(e) => StoreError::from(e),
+                },
+                Err(e) => {
+                    // A rollback that fails leaves nothing behind: the
+                    // transaction ends with its connection either way.
+                    let _ = txn.rollback().await;
+                    e
+                }
+            };
+            if !err.is_retryable() || tries >= MAX_ATTEMPTS {
+                return Err(err);
+            }
+            tracing::debug!(tries, error = %err, "write collided; running it again");
+        }
+    }
+
+    /// Creates a record; with `request`, at most once: a repeat of the same
+    /// request returns the first response.
+    pub async fn create<T: Table>(
+        &self,
+        key: T::Key,
+        data: T::Data,
+        demo: bool,
+        request: Option<&RequestKey>,
+        encode: impl Fn(&Stored<T::Data>) -> Vec<u8>,
+    ) -> Result<Created<T::Data>, StoreError> {
+        let (key, data, encode) = (&key, &data, &encode);
+        self.write(|txn| async move {
+            if let Some(request) = request
+                && let Some(first) = request_id::find(&*txn, request).await?
+            {
+                return Ok(Created::Replayed(first));
+            }
+            if find::<T>(&*txn, key).await?.is_some() {
+                return Err(StoreError::AlreadyExists { name: T::name(key) });
+            }
+            T::check_write(&txn, key, data, None).await?;
+            let t = now();
+            let stored = Stored::new(T::name(key), data.clone(), t, demo);
+            if let Some(request) = request {
+                request_id::record(&txn, request, encode(&stored), t).await?;
+            }
+            T::Entity::insert(T::to_row(key, &stored))
+                .exec_without_returning(&*txn)
+                .await?;
+            Ok(Created::New(stored))
+        })
+        .await
+    }
+
+    pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
+        find::<T>(&self.read, key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { name: T::name(key) })
+    }
+
+    /// One page of a whole collection, in creation order.
+    pub async fn list<T: Table>(&self, page: &PageQuery) -> Result<Page<T::Data>, StoreError> {
+        self.list_in::<T>(Condition::all(), page).await
+    }
+
+    /// One page of the records matching `scope`, in creation order.
+    pub(super) async fn list_in<T: Table>(
+        &self,
+        scope: Condition,
+        page: &PageQuery,
+    ) -> Result<Page<T::Data>, StoreError> {
+        let mut filter = scope;
+        if !page.show_deleted {
+            filter = filter.add(live());
+        }
+        let total = T::Entity::find()
+            .filter(filter.clone())
+            .count(&self.read)
+            .await?;
+        let mut select = T::Entity::find().filter(filter);
+        if let Some(cursor) = &page.after {
+            select = select.filter(after(cursor, T::KEY_COLUMNS));
+        }
+        select = select.order_by(col("create_time"), Order::Asc);
+        for key in T::KEY_COLUMNS {
+            select = select.order_by(col(key), Order::Asc);
+        }
+        let rows = select.limit(page.size + 1).all(&self.read).await?;
+        let mut items = rows
+            .into_iter()
+            .map(T::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let next = if items.len() > size {
+            items.truncate(size);
+            items.last().map(|last| Cursor {
+                create_time: last.create_time,
+                keys: cursor_keys(&last.name),
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            items,
+            next,
+            total_size: total,
+        })
+    }
+
+    /// Applies `patch` to the current record and stores the result. The row
+    /// is locked while this runs, so an update without an etag never fails
+    /// because others write the same record; with an etag, a stale one is
+    /// [`StoreError::StaleRevision`].
+    pub async fn update<T: Table>(
+        &self,
+        key: &T::Key,
+        etag: Option<&str>,
+        patch: impl Fn(&Stored<T::Data>) -> Result<T::Data, crate::domain::Violations>,
+    ) -> Result<Stored<T::Data>, StoreError> {
+        let patch = &patch;
+        self.write(|txn| async move {
+            let current = find_for_write::<T>(&txn, key, etag).await?;
+            if current.delete_time.is_some() {
+                return Err(StoreError::Deleted { name: current.name });
+            }
+            let data = patch(&current)?;
+            T::check_write(&txn, key, &data, Some(&current.data)).await?;
+            let next = current.revised(data, now());
+            write_revision::<T>(&txn, key, &current, &next).await?;
+            Ok(next)
+        })
+        .await
+    }
+
+    /// Soft-deletes a record; with `force` its live children too.
+    pub async fn delete<T: Table>(
+        &self,
+        key: &T::Key,
+        etag: Option<&str>,
+        force: bool,
+    ) -> Result<Stored<T::Data>, StoreError> {
+        self.write(|txn| async move {
+            let current = find_for_write::<T>(&txn, key, etag).await?;
+            if current.delete_time.is_some() {
+                return Err(StoreError::AlreadyDeleted { name: current.name });
+            }
+            let t = now();
+            if let Some(children) = T::children(key) {
+                let count = count_live(&*txn, children.table, children.condition.clone()).await?;
+                if count > 0 && !force {
+                    return Err(StoreError::LiveChildren {
+                        name: current.name,
+                        count,
+                        children: children.collection,
+                    });
+                }
+                if count > 0 {
+                    for (table, condition) in children.descendants {
+                        cascade_delete(&txn, table, condition, t).await?;
+                    }
+                    cascade_delete(&txn, children.table, children.condition, t).await?;
+                }
+            }
+            let mut next = current.revised(current.data.clone(), t);
+            next.delete_time = Some(t);
+            write_revision::<T>(&txn, key, &current, &next).await?;
+            Ok(next)
+        })
+        .await
+    }
+
+    /// Brings back a soft-deleted record, if what it points to is live and
+    /// its unique values are still free.
+    pub async fn undelete<T: Table>(
+        &self,
+        key: &T::Key,
+        etag: Option<&str>,
+    ) -> Result<Stored<T::Data>, StoreError> {
+        self.write(|txn| async move {
+            let current = find_for_write::<T>(&txn, key, etag).await?;
+            if current.delete_time.is_none() {
+                return Err(StoreError::NotDeleted { name: current.name });
+            }
+            T::check_write(&txn, key, &current.data, None).await?;
+            let mut next = current.revised(current.data.clone(), now());
+            next.delete_time = None;
+            write_revision::<T>(&txn, key, &current, &next).await?;
+            Ok(next)
+        })
+        .await
+    }
+}
