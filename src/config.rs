@@ -143,6 +143,16 @@ pub struct ServeArgs {
     #[arg(long, env = "PARTNERSHIP_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Largest request message accepted, in bytes; a larger one is refused
+    /// with RESOURCE_EXHAUSTED before it is read.
+    #[arg(long, env = "PARTNERSHIP_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Largest response message sent, in bytes (a List page of 1,000 long
+    /// records stays under the default).
+    #[arg(long, env = "PARTNERSHIP_MAX_RESPONSE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
     #[command(flatten)]
     pub db: DbArgs,
 }

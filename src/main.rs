@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use partnership::config::{Cli, Command, DbArgs, HealthArgs, ServeArgs};
-use partnership::server::{self, Listeners, ServerConfig, TlsConfig};
+use partnership::server::{self, Listeners, MessageLimits, ServerConfig, TlsConfig};
 use partnership::store::Store;
 use partnership::telemetry;
 
@@ -84,6 +84,10 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         tls,
         cors_origins: args.cors_allowed_origins.clone(),
+        limits: MessageLimits {
+            request_bytes: args.max_message_bytes,
+            response_bytes: args.max_response_bytes,
+        },
     };
     server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())

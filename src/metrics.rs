@@ -2,11 +2,9 @@
 //! latency, calls in flight, database pool use and build info, served as
 //! text on a separate HTTP listener (`/metrics`).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -22,10 +20,13 @@ pub struct Metrics {
     latency: HistogramVec,
     in_flight: IntGaugeVec,
     pool: IntGaugeVec,
+    /// The methods this server has, by path (`/package.Service/Method`).
+    methods: HashMap<String, CallLabels>,
 }
 
 impl Metrics {
-    pub fn new() -> Result<Arc<Self>, prometheus::Error> {
+    /// Metrics for a server with `methods` (service, method).
+    pub fn new(methods: Vec<(String, String)>) -> Result<Arc<Self>, prometheus::Error> {
         let registry = Registry::new();
         let handled = IntCounterVec::new(
             Opts::new(
@@ -69,12 +70,24 @@ impl Metrics {
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(build))?;
+        let methods = methods
+            .into_iter()
+            .map(|(service, method)| {
+                let path = format!("/{service}/{method}");
+                let labels = CallLabels {
+                    service: service.into(),
+                    method: method.into(),
+                };
+                (path, labels)
+            })
+            .collect();
         Ok(Arc::new(Self {
             registry,
             handled,
             latency,
             in_flight,
             pool,
+            methods,
         }))
     }
 
@@ -97,12 +110,44 @@ impl Metrics {
     }
 }
 
-/// Splits `/package.Service/Method`.
-fn split_path(path: &str) -> (String, String) {
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let service = parts.next().unwrap_or_default().to_owned();
-    let method = parts.next().unwrap_or_default().to_owned();
-    (service, method)
+/// The method a call asked for, as metric labels: one of the methods this
+/// server has, or `unknown` for every other path, so callers cannot grow
+/// the label set.
+#[derive(Debug, Clone)]
+pub struct CallLabels {
+    service: Arc<str>,
+    method: Arc<str>,
+}
+
+impl CallLabels {
+    /// `/package.Service/Method`, or `unknown`.
+    pub fn path(&self) -> String {
+        if &*self.service == UNKNOWN {
+            UNKNOWN.to_owned()
+        } else {
+            format!("/{}/{}", self.service, self.method)
+        }
+    }
+}
+
+const UNKNOWN: &str = "unknown";
+
+/// Every `/package.Service/Method` in encoded descriptor sets.
+pub fn methods_of(descriptor_sets: &[&[u8]]) -> Result<Vec<(String, String)>, prost::DecodeError> {
+    use prost::Message;
+    let mut out = Vec::new();
+    for bytes in descriptor_sets {
+        let set = prost_types::FileDescriptorSet::decode(*bytes)?;
+        for file in &set.file {
+            for service in &file.service {
+                let full = format!("{}.{}", file.package(), service.name());
+                for method in &service.method {
+                    out.push((full.clone(), method.name().to_owned()));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Canonical code name as in grpc-ecosystem's metrics (`OK`, `NotFound`, …).
@@ -113,94 +158,33 @@ fn code_label(code: tonic::Code) -> String {
     }
 }
 
-/// The gRPC status of a response: trailers-only responses (every unary
-/// error) carry it in the headers; a unary response without it is OK.
-pub fn response_code<B>(res: &http::Response<B>) -> tonic::Code {
-    res.headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .map_or(tonic::Code::Ok, tonic::Code::from_i32)
-}
-
-/// Tower layer recording every RPC in [`Metrics`].
-#[derive(Clone)]
-pub struct MetricsLayer {
-    metrics: Arc<Metrics>,
-}
-
-impl MetricsLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S> tower::Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        MetricsService {
-            inner,
-            metrics: self.metrics.clone(),
+impl Metrics {
+    /// The labels of a request path.
+    pub fn labels(&self, path: &str) -> CallLabels {
+        match self.methods.get(path) {
+            Some(labels) => labels.clone(),
+            None => CallLabels {
+                service: UNKNOWN.into(),
+                method: UNKNOWN.into(),
+            },
         }
     }
-}
 
-#[derive(Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    metrics: Arc<Metrics>,
-}
-
-/// Decrements the in-flight gauge however the call ends (even cancelled).
-struct InFlight(prometheus::IntGauge);
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for MetricsService<S>
-where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    ReqBody: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    pub fn started(&self, labels: &CallLabels) {
+        self.in_flight
+            .with_label_values(&[&*labels.service, &*labels.method])
+            .inc();
     }
 
-    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let metrics = self.metrics.clone();
-        let (service, method) = split_path(req.uri().path());
-        Box::pin(async move {
-            let gauge = metrics.in_flight.with_label_values(&[&service, &method]);
-            gauge.inc();
-            let _guard = InFlight(gauge);
-            let start = Instant::now();
-            let result = inner.call(req).await;
-            let code = match &result {
-                Ok(res) => response_code(res),
-                Err(_) => tonic::Code::Internal,
-            };
-            metrics
-                .latency
-                .with_label_values(&[&service, &method])
-                .observe(start.elapsed().as_secs_f64());
-            metrics
-                .handled
-                .with_label_values(&[&service, &method, &code_label(code)])
-                .inc();
-            result
-        })
+    pub fn finished(&self, labels: &CallLabels, code: tonic::Code, elapsed: std::time::Duration) {
+        let (service, method) = (&*labels.service, &*labels.method);
+        self.in_flight.with_label_values(&[service, method]).dec();
+        self.latency
+            .with_label_values(&[service, method])
+            .observe(elapsed.as_secs_f64());
+        self.handled
+            .with_label_values(&[service, method, &code_label(code)])
+            .inc();
     }
 }
 

@@ -1,0 +1,191 @@
+//! Every call, however it ends (completed, refused, cancelled by the caller,
+//! deadline passed, connection dropped), is one span, one "rpc finished"
+//! log line and one count in the metrics, with its final status. The status
+//! is read from the response headers (trailers-only responses, every unary
+//! error) or from the trailers at the end of the body (streams); a call
+//! whose future or body is dropped before either ends as CANCELLED.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderName};
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use tracing::{Instrument, Span, info};
+
+use crate::metrics::{CallLabels, Metrics};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Tower layer that records every call.
+#[derive(Clone)]
+pub struct CallsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl CallsLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for CallsLayer {
+    type Service = Calls<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Calls {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Calls<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+/// The code of a gRPC status header or trailer.
+fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+/// One call in flight; records it exactly once, when it ends or is dropped.
+struct Call {
+    metrics: Arc<Metrics>,
+    labels: CallLabels,
+    span: Span,
+    start: Instant,
+    done: bool,
+}
+
+impl Call {
+    fn finish(&mut self, code: tonic::Code) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        self.metrics.finished(&self.labels, code, elapsed);
+        self.span.record("code", tracing::field::debug(code));
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        self.span.in_scope(|| info!(latency_ms, "rpc finished"));
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.finish(tonic::Code::Cancelled);
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Calls<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = http::Response<CallBody<ResBody>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let labels = self.metrics.labels(req.uri().path());
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let span = tracing::info_span!(
+            "rpc",
+            method = %labels.path(),
+            request_id = %request_id,
+            code = tracing::field::Empty,
+        );
+        self.metrics.started(&labels);
+        let mut call = Call {
+            metrics: self.metrics.clone(),
+            labels,
+            span: span.clone(),
+            start: Instant::now(),
+            done: false,
+        };
+        Box::pin(
+            async move {
+                let result = inner.call(req).await;
+                let response = match result {
+                    Ok(response) => response,
+                    Err(e) => {
+                        call.finish(tonic::Code::Internal);
+                        return Err(e);
+                    }
+                };
+                if let Some(code) = status_in(response.headers()) {
+                    call.finish(code);
+                }
+                Ok(response.map(|body| CallBody { inner: body, call }))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+pin_project! {
+    /// A response body that records its call when its trailers arrive, when
+    /// it ends, or when it is dropped unfinished.
+    pub struct CallBody<B> {
+        #[pin]
+        inner: B,
+        call: Call,
+    }
+}
+
+impl<B: Body> Body for CallBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    this.call
+                        .finish(status_in(trailers).unwrap_or(tonic::Code::Unknown));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.call.finish(tonic::Code::Unknown),
+            // A body that ends without trailers carried a trailers-only
+            // response (recorded already) or was cut short.
+            Poll::Ready(None) => this.call.finish(tonic::Code::Unknown),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

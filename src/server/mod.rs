@@ -1,0 +1,423 @@
+//! The gRPC server: services, health, reflection, message limits, and the
+//! layers every call passes (request id, gRPC-Web, one span, log line and
+//! metrics count per call).
+
+mod calls;
+mod limits;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::{info, warn};
+
+use crate::api::{CompanyApi, ProgramApi, SmeApi};
+use crate::metrics::{self, Metrics};
+use crate::pb;
+use crate::store::{Store, StoreError};
+use calls::{CallsLayer, REQUEST_ID};
+use limits::MessageLimitLayer;
+
+/// Names of the services whose health follows the database.
+pub const SERVICES: &[&str] = &[
+    pb::company_service_server::SERVICE_NAME,
+    pb::sme_service_server::SERVICE_NAME,
+    pb::program_service_server::SERVICE_NAME,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("descriptor set: {0}")]
+    Descriptors(#[from] prost::DecodeError),
+}
+
+/// Server settings beyond the database.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub health_interval: Duration,
+    /// How long in-flight calls may run after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Serve TLS with this certificate and key (PEM).
+    pub tls: Option<TlsConfig>,
+    /// Browser origins allowed to call over gRPC-Web (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    pub limits: MessageLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            health_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
+            tls: None,
+            cors_origins: Vec::new(),
+            limits: MessageLimits::default(),
+        }
+    }
+}
+
+/// PEM-encoded TLS material.
+#[derive(Clone)]
+pub struct TlsConfig {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+    /// When set, clients must present a certificate signed by this CA.
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("client_ca", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sockets a server listens on.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    /// Prometheus `/metrics`; none disables it.
+    pub metrics: Option<TcpListener>,
+}
+
+/// Serves on `listeners` until `shutdown` completes, then drains in-flight
+/// calls. The store must already be migrated.
+pub async fn serve(
+    store: Store,
+    listeners: Listeners,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listeners.grpc.local_addr()?;
+    let stopped = Stopped::after(shutdown);
+    let metrics = Metrics::new(metrics::methods_of(&DESCRIPTOR_SETS)?)?;
+    let metrics_task = spawn_metrics(listeners.metrics, &metrics, &store, &stopped)?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_all(&health, ServingStatus::Serving).await;
+    let background = [
+        tokio::spawn(watch_database(
+            store.clone(),
+            health.clone(),
+            config.health_interval,
+        )),
+        tokio::spawn(purge_request_ids(store.clone(), REQUEST_ID_PURGE_INTERVAL)),
+    ];
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let limits = &config.limits;
+    // What every call passes, outermost first: a request id, CORS and
+    // gRPC-Web for browsers, the span, log line and metrics of the call,
+    // and the request size limit.
+    let layers = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(cors_layer(&config.cors_origins))
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(CallsLayer::new(metrics.clone()))
+        .layer(MessageLimitLayer::new(limits.request_bytes))
+        .into_inner();
+
+    info!(%addr, tls = config.tls.is_some(), "listening");
+    let server = builder(&config)?
+        .layer(layers)
+        .add_service(limits.apply(health_service))
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(limits.apply(CompanyApi::server(store.clone())))
+        .add_service(limits.apply(SmeApi::server(store.clone())))
+        .add_service(limits.apply(ProgramApi::server(store.clone())))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), {
+            let stopped = stopped.clone();
+            async move {
+                stopped.wait().await;
+                info!("shutting down: not serving, refusing new connections, draining calls");
+                set_all(&health, ServingStatus::NotServing).await;
+            }
+        });
+    let result = drain(server, &stopped, config.shutdown_grace).await;
+    for task in background {
+        task.abort();
+    }
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    store.close().await;
+    info!("stopped");
+    result
+}
+
+/// Message limits, applied to every service in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageLimits {
+    /// Largest request message accepted; larger is RESOURCE_EXHAUSTED.
+    pub request_bytes: usize,
+    /// Largest response message sent.
+    pub response_bytes: usize,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        Self {
+            request_bytes: 4 * 1024 * 1024,
+            response_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A generated service server whose message sizes can be limited.
+pub trait LimitedService: Sized {
+    fn limited(self, limits: MessageLimits) -> Self;
+}
+
+macro_rules! limited_service {
+    ($($server:ty),+ $(,)?) => {$(
+        impl<T> LimitedService for $server {
+            fn limited(self, limits: MessageLimits) -> Self {
+                self.max_decoding_message_size(limits.request_bytes)
+                    .max_encoding_message_size(limits.response_bytes)
+            }
+        }
+    )+};
+}
+limited_service!(
+    pb::company_service_server::CompanyServiceServer<T>,
+    pb::sme_service_server::SmeServiceServer<T>,
+    pb::program_service_server::ProgramServiceServer<T>,
+    tonic_health::pb::health_server::HealthServer<T>,
+);
+
+impl MessageLimits {
+    fn apply<S: LimitedService>(&self, service: S) -> S {
+        service.limited(*self)
+    }
+}
+
+/// Every descriptor set this server serves: the method names metrics know.
+const DESCRIPTOR_SETS: [&[u8]; 4] = [
+    pb::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
+
+/// How often expired request ids are purged.
+const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Resolves once the shutdown signal has come; cheap to clone and wait on.
+#[derive(Clone)]
+struct Stopped(tokio::sync::watch::Receiver<bool>);
+
+impl Stopped {
+    fn after(shutdown: impl Future<Output = ()> + Send + 'static) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+fn spawn_metrics(
+    listener: Option<TcpListener>,
+    metrics: &Arc<Metrics>,
+    store: &Store,
+    stopped: &Stopped,
+) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, ServerError> {
+    let Some(listener) = listener else {
+        return Ok(None);
+    };
+    info!(addr = %listener.local_addr()?, "metrics listening");
+    Ok(Some(tokio::spawn(metrics::serve(
+        listener,
+        metrics.clone(),
+        store.clone(),
+        stopped.clone().wait(),
+    ))))
+}
+
+/// Reflection v1 and v1alpha; each lists the other too, so `list` shows
+/// both whichever a client speaks.
+fn reflection() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ServerError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok((v1, v1alpha))
+}
+
+/// The transport: HTTP/1 for gRPC-Web, TLS when configured.
+fn builder(config: &ServerConfig) -> Result<Server, ServerError> {
+    let mut builder = Server::builder().accept_http1(true);
+    if let Some(tls) = &config.tls {
+        let mut tls_config =
+            ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
+        if let Some(ca) = &tls.client_ca {
+            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(tls_config)?;
+    }
+    Ok(builder)
+}
+
+/// Runs `server` until it ends; after the shutdown signal it has `grace`
+/// to drain its calls.
+async fn drain(
+    server: impl Future<Output = Result<(), tonic::transport::Error>>,
+    stopped: &Stopped,
+    grace: Duration,
+) -> Result<(), ServerError> {
+    let deadline = {
+        let stopped = stopped.clone();
+        async move {
+            stopped.wait().await;
+            tokio::time::sleep(grace).await;
+        }
+    };
+    tokio::select! {
+        r = server => Ok(r?),
+        () = deadline => {
+            warn!(?grace, "shutdown grace period over; dropping the calls still running");
+            Ok(())
+        }
+    }
+}
+
+/// CORS for gRPC-Web from browsers: only the configured origins.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use http::{HeaderValue, Method};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("x-grpc-web"),
+            HeaderName::from_static("x-user-agent"),
+            HeaderName::from_static("grpc-timeout"),
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            HeaderName::from_static("grpc-status"),
+            HeaderName::from_static("grpc-message"),
+            HeaderName::from_static("grpc-status-details-bin"),
+            REQUEST_ID,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn set_all(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for service in SERVICES {
+        health.set_service_status(service, status).await;
+    }
+}
+
+/// Keeps the health service in step with the database: NOT_SERVING while it
+/// cannot be reached.
+async fn watch_database(store: Store, health: HealthReporter, every: Duration) {
+    let mut healthy = true;
+    let mut interval = tokio::time::interval(every.max(Duration::from_millis(100)));
+    loop {
+        interval.tick().await;
+        let ok = store.ping().await.is_ok();
+        if ok == healthy {
+            continue;
+        }
+        if ok {
+            info!("database reachable again: serving");
+            set_all(&health, ServingStatus::Serving).await;
+        } else {
+            warn!("database unreachable: not serving");
+            set_all(&health, ServingStatus::NotServing).await;
+        }
+        healthy = ok;
+    }
+}
+
+/// Deletes expired request ids every `every`, starting now.
+async fn purge_request_ids(store: Store, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        match store.purge_request_ids().await {
+            Ok(n) if n > 0 => info!(purged = n, "expired request ids purged"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %crate::api::cause_chain(&e), "purging request ids failed"),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    Ok(TcpListener::bind(addr).await?)
+}
