@@ -137,8 +137,8 @@ where
                 if *this.header_len == 5 {
                     *this.header_len = 0;
                     let [_, a, b, c, d] = *this.header;
-                    let len = usize::try_from(u32::from_be_bytes([a, b, c, d]))
-                        .unwrap_or(usize::MAX);
+                    let len =
+                        usize::try_from(u32::from_be_bytes([a, b, c, d])).unwrap_or(usize::MAX);
                     if len > *this.max {
                         return Poll::Ready(Some(Err(Box::new(too_large(len, *this.max)))));
                     }

@@ -5,6 +5,8 @@
 
 mod companies;
 mod concurrency;
+mod contention;
+mod hostile;
 mod process;
 mod programs;
 mod service;
@@ -50,6 +52,28 @@ const TESTS: &[(&str, TestFn)] = tests![
     service::seed_demo_is_idempotent_and_marked,
     concurrency::concurrent_updates_lose_nothing,
     transport::metrics_count_rpcs_by_method_and_code,
+    hostile::forged_page_tokens_are_invalid_argument,
+    hostile::forged_participation_tokens_are_invalid_argument,
+    hostile::control_characters_are_refused_in_every_text_field,
+    hostile::unknown_methods_share_one_metrics_bucket,
+    hostile::streams_are_counted_from_trailers_and_when_cancelled,
+    hostile::requests_over_the_message_limit_are_resource_exhausted,
+];
+
+/// Tests that run server processes of their own on the backend's database.
+const PROCESS_DB_TESTS: &[(&str, DbTestFn)] = &[
+    (
+        "contention::etag_writers_on_one_record_lose_no_update",
+        |db| Box::pin(contention::etag_writers_on_one_record_lose_no_update(db)),
+    ),
+    (
+        "contention::unconditional_writers_on_one_record_all_succeed",
+        |db| {
+            Box::pin(contention::unconditional_writers_on_one_record_all_succeed(
+                db,
+            ))
+        },
+    ),
 ];
 
 type DbTestFn = fn(TestDb) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -108,17 +132,18 @@ fn run(backend: Backend, test: TestFn) -> Result<(), Failed> {
     })
 }
 
-fn run_with_db(test: DbTestFn) -> Result<(), Failed> {
+fn run_with_db(backend: Backend, test: DbTestFn) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failed::from(format!("runtime: {e}")))?;
     runtime.block_on(async move {
-        let db = TestDb::create(Backend::Sqlite).await;
-        tokio::spawn(test(db))
-            .await
-            .map_err(|e| Failed::from(format!("{e}")))
+        let db = TestDb::create(backend).await;
+        let dropper = db.dropper();
+        let outcome = tokio::spawn(test(db)).await;
+        dropper.run().await;
+        outcome.map_err(|e| Failed::from(format!("{e}")))
     })
 }
 
@@ -142,6 +167,15 @@ fn main() {
                 .with_ignored_flag(!available),
             );
         }
+        for (name, test) in PROCESS_DB_TESTS {
+            let test = *test;
+            trials.push(
+                Trial::test(format!("{}::{name}", backend.name()), move || {
+                    run_with_db(backend, test)
+                })
+                .with_ignored_flag(!available),
+            );
+        }
     }
     let postgres = Backend::Postgres.base_url().is_some();
     for (name, test) in POSTGRES_TESTS {
@@ -156,7 +190,7 @@ fn main() {
     for (name, test) in TRANSPORT_TESTS {
         let test = *test;
         trials.push(Trial::test(format!("sqlite::{name}"), move || {
-            run_with_db(test)
+            run_with_db(Backend::Sqlite, test)
         }));
     }
     for (name, test) in PROCESS_TESTS {

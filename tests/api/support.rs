@@ -106,6 +106,36 @@ impl TestDb {
     }
 
     pub async fn drop_db(&self) {
+        self.dropper().run().await;
+    }
+
+    /// What drops this database, to keep after the database is handed on.
+    pub fn dropper(&self) -> DropDb {
+        DropDb {
+            backend: self.backend,
+            admin_url: self.admin_url.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    pub fn config(&self) -> DbConfig {
+        DbConfig {
+            url: self.url.clone(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Drops a test database (nothing to do on SQLite: its directory goes).
+pub struct DropDb {
+    backend: Backend,
+    admin_url: String,
+    name: String,
+}
+
+impl DropDb {
+    pub async fn run(self) {
         if self.backend == Backend::Sqlite {
             return;
         }
@@ -116,14 +146,6 @@ impl TestDb {
             };
             let _ = admin.execute_unprepared(&sql).await;
             let _ = admin.close().await;
-        }
-    }
-
-    pub fn config(&self) -> DbConfig {
-        DbConfig {
-            url: self.url.clone(),
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -352,58 +374,15 @@ pub fn business_number(n: u32) -> String {
     format!("{body}{}", (10 - s % 10) % 10)
 }
 
-/// One HTTP/1.1 exchange over a fresh connection: returns the status, the
-/// headers (lower-case names) and the body (de-chunked).
-pub async fn http1(addr: SocketAddr, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request).await.expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
-    (status, headers, body)
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&data[..end]).to_string();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-            .expect("chunk size");
-        if size == 0 {
-            break;
-        }
-        let start = end + 2;
-        out.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
-    out
-}
-
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+/// One HTTP/1.1 exchange: the status, the headers and the whole body.
+pub async fn http1(
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> (http::StatusCode, http::HeaderMap, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let response = client.request(request).await.expect("HTTP/1.1 exchange");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("response body").to_bytes();
+    (parts.status, parts.headers, body)
 }

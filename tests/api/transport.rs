@@ -1,7 +1,5 @@
 //! What every call passes through: metrics, TLS and mutual TLS, gRPC-Web.
 
-use std::collections::HashMap;
-
 use partnership::pb;
 use partnership::pb::company_service_client::CompanyServiceClient;
 use partnership::server::{ServerConfig, TlsConfig};
@@ -9,56 +7,52 @@ use prost::Message;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::support::{App, TestDb, create_company, header, http1};
+use crate::support::{App, TestDb, create_company, http1};
 
-/// One sample of the Prometheus text format: name, labels, value.
-type Sample = (String, HashMap<String, String>, f64);
+/// The samples of a `/metrics` scrape.
+pub struct Samples(Vec<prometheus_parse::Sample>);
 
-fn parse_prometheus(text: &str) -> Vec<Sample> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("sample has a value");
-            let value: f64 = value.parse().expect("numeric value");
-            let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => {
-                    let labels = rest
-                        .trim_end_matches('}')
-                        .split("\",")
-                        .filter(|p| !p.is_empty())
-                        .filter_map(|p| p.split_once('='))
-                        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
-                        .collect();
-                    (name.to_owned(), labels)
-                }
-                None => (series.to_owned(), HashMap::new()),
-            };
-            (name, labels, value)
-        })
-        .collect()
-}
-
-fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|(n, l, _)| {
-            n == name
-                && labels
+impl Samples {
+    /// The value of the sample `name` whose labels include `labels`.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.0
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                // A histogram's value here is its +Inf bucket: the count.
+                prometheus_parse::Value::Histogram(ref buckets) => buckets
                     .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| *v)
+                    .find(|b| b.less_than.is_infinite())
+                    .map_or(f64::NAN, |b| b.count),
+                prometheus_parse::Value::Summary(_) => f64::NAN,
+            })
+    }
+
+    /// How many series there are in all.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
-async fn scrape(app: &App) -> Vec<Sample> {
-    let request = format!(
-        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        app.metrics_addr
-    );
-    let (status, headers, body) = http1(app.metrics_addr, request.as_bytes()).await;
+pub async fn scrape(app: &App) -> Samples {
+    let request = http::Request::get(format!("http://{}/metrics", app.metrics_addr))
+        .body(Default::default())
+        .expect("request");
+    let (status, headers, body) = http1(request).await;
     assert_eq!(status, 200);
-    assert!(header(&headers, "content-type").is_some_and(|c| c.starts_with("text/plain")));
-    parse_prometheus(&String::from_utf8(body).expect("utf-8"))
+    assert!(
+        headers
+            .get("content-type")
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text format");
+    Samples(scrape.samples)
 }
 
 pub async fn metrics_count_rpcs_by_method_and_code(mut app: App) {
@@ -87,37 +81,31 @@ pub async fn metrics_count_rpcs_by_method_and_code(mut app: App) {
     let handled = |code: &str| {
         let mut labels = get.to_vec();
         labels.push(("grpc_code", code));
-        find(&samples, "grpc_server_handled_total", &labels)
+        samples.find("grpc_server_handled_total", &labels)
     };
     assert_eq!(handled("OK"), Some(2.0));
     assert_eq!(handled("NotFound"), Some(3.0));
     assert_eq!(
-        find(
-            &samples,
+        samples.find(
             "grpc_server_handled_total",
             &[("grpc_method", "CreateCompany"), ("grpc_code", "OK")]
         ),
         Some(1.0)
     );
     assert_eq!(
-        find(&samples, "grpc_server_handling_seconds_count", &get),
+        samples.find("grpc_server_handling_seconds_count", &get),
         Some(5.0)
     );
-    let mut inf = get.to_vec();
-    inf.push(("le", "+Inf"));
     assert_eq!(
-        find(&samples, "grpc_server_handling_seconds_bucket", &inf),
+        samples.find("grpc_server_handling_seconds", &get),
         Some(5.0)
     );
-    assert_eq!(find(&samples, "grpc_server_in_flight", &get), Some(0.0));
-    assert_eq!(find(&samples, "partnership_build_info", &[]), Some(1.0));
+    assert_eq!(samples.find("grpc_server_in_flight", &get), Some(0.0));
+    assert_eq!(samples.find("partnership_build_info", &[]), Some(1.0));
     assert!(
-        find(
-            &samples,
-            "partnership_db_pool_connections",
-            &[("state", "idle")]
-        )
-        .is_some()
+        samples
+            .find("partnership_db_pool_connections", &[("state", "idle")])
+            .is_some()
     );
     app.stop().await;
 }
@@ -256,42 +244,48 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
     .await;
     create_company(&mut app, "acme", "").await;
 
+    let url = format!(
+        "http://{}/partnership.v1.CompanyService/GetCompany",
+        app.addr
+    );
+    let preflight = |from: &str| {
+        http::Request::options(&url)
+            .header("origin", from)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,x-grpc-web")
+            .body(Default::default())
+            .expect("request")
+    };
+    let allowed = |headers: &http::HeaderMap| {
+        headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+    };
+
     // Preflight from the allowed origin.
-    let preflight = format!(
-        "OPTIONS /partnership.v1.CompanyService/GetCompany HTTP/1.1\r\nHost: {addr}\r\n\
-         Origin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
-         Access-Control-Request-Headers: content-type,x-grpc-web\r\nConnection: close\r\n\r\n",
-        addr = app.addr
-    );
-    let (status, headers, _) = http1(app.addr, preflight.as_bytes()).await;
-    assert!((200..300).contains(&status), "preflight status {status}");
-    assert_eq!(
-        header(&headers, "access-control-allow-origin"),
-        Some(origin)
-    );
+    let (status, headers, _) = http1(preflight(origin)).await;
+    assert!(status.is_success(), "preflight status {status}");
+    assert_eq!(allowed(&headers).as_deref(), Some(origin));
 
     // The call itself, as a browser sends it.
     let body = grpc_web_frame(&pb::GetCompanyRequest {
         name: "companies/acme".into(),
     });
-    let mut request = format!(
-        "POST /partnership.v1.CompanyService/GetCompany HTTP/1.1\r\nHost: {addr}\r\n\
-         Origin: {origin}\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\n\
-         Content-Length: {len}\r\nConnection: close\r\n\r\n",
-        addr = app.addr,
-        len = body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(&body);
-    let (status, headers, body) = http1(app.addr, &request).await;
+    let request = http::Request::post(&url)
+        .header("origin", origin)
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(body.into())
+        .expect("request");
+    let (status, headers, body) = http1(request).await;
     assert_eq!(status, 200);
     assert!(
-        header(&headers, "content-type").is_some_and(|c| c.starts_with("application/grpc-web"))
+        headers
+            .get("content-type")
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/grpc-web"))
     );
-    assert_eq!(
-        header(&headers, "access-control-allow-origin"),
-        Some(origin)
-    );
+    assert_eq!(allowed(&headers).as_deref(), Some(origin));
     // Frames: one data frame with the message, then a trailer frame.
     assert_eq!(body[0], 0, "data frame first");
     let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
@@ -303,12 +297,7 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
     assert!(trailer_text.contains("grpc-status:0"), "{trailer_text}");
 
     // An origin not on the list gets no CORS grant.
-    let other = format!(
-        "OPTIONS /partnership.v1.CompanyService/GetCompany HTTP/1.1\r\nHost: {addr}\r\n\
-         Origin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
-        addr = app.addr
-    );
-    let (_, headers, _) = http1(app.addr, other.as_bytes()).await;
-    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    let (_, headers, _) = http1(preflight("https://evil.example")).await;
+    assert_eq!(allowed(&headers), None);
     app.stop().await;
 }
