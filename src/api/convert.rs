@@ -205,20 +205,35 @@ fn count(value: Option<i32>) -> Result<Option<i32>, String> {
     }
 }
 
+/// The violations of one message, at its path `at` in the request.
+struct Fields<'a>(Violations, &'a str);
+
+impl<'a> Fields<'a> {
+    fn at(at: &'a str) -> Self {
+        Self(Violations::new(), at)
+    }
+
+    /// Records the error of `result` under `{at}.{field}`.
+    fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        self.0.check(format!("{}.{field}", self.1), result)
+    }
+
+    fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.add(format!("{}.{field}", self.1), description);
+    }
+}
+
 /// Parses a company or SME; `at` is its path in the request.
 pub fn parse_enterprise(
     class: EnterpriseClass,
     f: EnterpriseFields<'_>,
     at: &str,
 ) -> Result<Enterprise, Violations> {
-    let mut v = Violations::new();
-    let display_name = v.check(
-        format!("{at}.display_name"),
-        DisplayName::parse(f.display_name),
-    );
+    let mut v = Fields::at(at);
+    let display_name = v.check("display_name", DisplayName::parse(f.display_name));
     let business_number = v
         .check(
-            format!("{at}.business_number"),
+            "business_number",
             non_empty(f.business_number)
                 .map(BusinessNumber::parse)
                 .transpose(),
@@ -226,24 +241,24 @@ pub fn parse_enterprise(
         .flatten();
     let corporate_number = v
         .check(
-            format!("{at}.corporate_number"),
+            "corporate_number",
             non_empty(f.corporate_number)
                 .map(CorporateNumber::parse)
                 .transpose(),
         )
         .flatten();
     let size = v.check(
-        format!("{at}.size"),
+        "size",
         size_from_pb(f.size).and_then(|s| class.parse_size(s)),
     );
     let ksic_code = v
         .check(
-            format!("{at}.ksic_code"),
+            "ksic_code",
             non_empty(f.ksic_code).map(KsicCode::parse).transpose(),
         )
         .flatten();
     let ksic_revision = v.check(
-        format!("{at}.ksic_revision"),
+        "ksic_revision",
         match (f.ksic_revision, &ksic_code) {
             (r, _) if r < 0 => Err(format!("must not be negative, got {r}")),
             (0, _) => Ok(KSIC_CURRENT_REVISION),
@@ -251,36 +266,27 @@ pub fn parse_enterprise(
             (_, None) => Err("is only meaningful with ksic_code".to_owned()),
         },
     );
-    let region = v.check(format!("{at}.region"), region_from_pb(f.region));
-    let employee_count = v.check(format!("{at}.employee_count"), count(f.employee_count));
+    let region = v.check("region", region_from_pb(f.region));
+    let employee_count = v.check("employee_count", count(f.employee_count));
     let annual_revenue_krw = v.check(
-        format!("{at}.annual_revenue_krw"),
+        "annual_revenue_krw",
         f.annual_revenue_krw.map(Won::parse).transpose(),
     );
-    match (
-        display_name,
-        size,
-        ksic_revision,
-        region,
-        employee_count,
-        annual_revenue_krw,
-    ) {
-        (Some(display_name), Some(size), Some(rev), Some(region), Some(ec), Some(rev_krw))
-            if v.is_empty() =>
-        {
-            Ok(Enterprise {
-                display_name,
-                business_number,
-                corporate_number,
-                size,
-                ksic: ksic_code.map(|k| (k, rev)),
-                region,
-                employee_count: ec,
-                annual_revenue_krw: rev_krw,
-            })
-        }
-        _ => Err(v),
-    }
+    v.0.finish_some(|| {
+        Some(Enterprise {
+            display_name: display_name?,
+            business_number,
+            corporate_number,
+            size: size?,
+            ksic: match ksic_code {
+                Some(code) => Some((code, ksic_revision?)),
+                None => None,
+            },
+            region: region?,
+            employee_count: employee_count?,
+            annual_revenue_krw: annual_revenue_krw?,
+        })
+    })
 }
 
 pub fn encode_program(s: &Stored<Program>) -> pb::Program {
@@ -305,17 +311,14 @@ pub fn encode_program(s: &Stored<Program>) -> pb::Program {
 }
 
 pub fn parse_program(p: &pb::Program, at: &str) -> Result<Program, Violations> {
-    let mut v = Violations::new();
-    let display_name = v.check(
-        format!("{at}.display_name"),
-        DisplayName::parse(&p.display_name),
-    );
+    let mut v = Fields::at(at);
+    let display_name = v.check("display_name", DisplayName::parse(&p.display_name));
     let description = v.check(
-        format!("{at}.description"),
+        "description",
         Program::parse_description(p.description.trim()),
     );
     let host_company = v.check(
-        format!("{at}.host_company"),
+        "host_company",
         if p.host_company.is_empty() {
             Err("is required: companies/{company}".to_owned())
         } else {
@@ -323,63 +326,33 @@ pub fn parse_program(p: &pb::Program, at: &str) -> Result<Program, Violations> {
         },
     );
     let kind = v.check(
-        format!("{at}.kind"),
+        "kind",
         kind_from_pb(p.kind).and_then(|k| k.ok_or_else(|| "is required".to_owned())),
     );
-    let region = v.check(format!("{at}.region"), region_from_pb(p.region));
+    let region = v.check("region", region_from_pb(p.region));
     let state = v.check(
-        format!("{at}.state"),
+        "state",
         state_from_pb(p.state).map(|s| s.unwrap_or(ProgramState::Planned)),
     );
-    let start = v.check(
-        format!("{at}.start_date"),
-        parse_opt_date(p.start_date.as_ref()),
-    );
-    let end = v.check(
-        format!("{at}.end_date"),
-        parse_opt_date(p.end_date.as_ref()),
-    );
+    let start = v.check("start_date", parse_opt_date(p.start_date.as_ref()));
+    let end = v.check("end_date", parse_opt_date(p.end_date.as_ref()));
     if let (Some(s), Some(e)) = (start, end) {
-        v.check(format!("{at}.end_date"), Program::check_dates(s, e));
+        v.check("end_date", Program::check_dates(s, e));
     }
-    let budget = v.check(
-        format!("{at}.budget_krw"),
-        p.budget_krw.map(Won::parse).transpose(),
-    );
-    match (
-        display_name,
-        description,
-        host_company,
-        kind,
-        region,
-        state,
-        start,
-        end,
-        budget,
-    ) {
-        (
-            Some(display_name),
-            Some(description),
-            Some(host_company),
-            Some(kind),
-            Some(region),
-            Some(state),
-            Some(start_date),
-            Some(end_date),
-            Some(budget_krw),
-        ) if v.is_empty() => Ok(Program {
-            display_name,
-            description,
-            host_company,
-            kind,
-            region,
-            state,
-            start_date,
-            end_date,
-            budget_krw,
-        }),
-        _ => Err(v),
-    }
+    let budget = v.check("budget_krw", p.budget_krw.map(Won::parse).transpose());
+    v.0.finish_some(|| {
+        Some(Program {
+            display_name: display_name?,
+            description: description?,
+            host_company: host_company?,
+            kind: kind?,
+            region: region?,
+            state: state?,
+            start_date: start?,
+            end_date: end?,
+            budget_krw: budget?,
+        })
+    })
 }
 
 pub fn encode_participation(s: &Stored<Participation>) -> pb::Participation {
@@ -409,9 +382,9 @@ pub fn encode_participation(s: &Stored<Participation>) -> pb::Participation {
 }
 
 pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participation, Violations> {
-    let mut v = Violations::new();
+    let mut v = Fields::at(at);
     let sme = v.check(
-        format!("{at}.sme"),
+        "sme",
         if p.sme.is_empty() {
             Err("is required: smes/{sme}".to_owned())
         } else {
@@ -419,16 +392,13 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
         },
     );
     let amount = v.check(
-        format!("{at}.support_amount_krw"),
+        "support_amount_krw",
         p.support_amount_krw.map(Won::parse).transpose(),
     );
-    let joined = v.check(
-        format!("{at}.joined_date"),
-        parse_opt_date(p.joined_date.as_ref()),
-    );
+    let joined = v.check("joined_date", parse_opt_date(p.joined_date.as_ref()));
     if p.outcomes.len() > MAX_OUTCOMES {
         v.add(
-            format!("{at}.outcomes"),
+            "outcomes",
             format!("at most {MAX_OUTCOMES} outcomes, got {}", p.outcomes.len()),
         );
     }
@@ -438,22 +408,19 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
         .enumerate()
         .map(|(i, o)| {
             v.check(
-                format!("{at}.outcomes[{i}]"),
+                &format!("outcomes[{i}]"),
                 Outcome::parse(&o.metric, o.baseline, o.achieved, &o.unit, &o.description),
             )
         })
         .collect();
-    match (sme, amount, joined) {
-        (Some(sme), Some(support_amount_krw), Some(joined_date)) if v.is_empty() => {
-            Ok(Participation {
-                sme,
-                support_amount_krw,
-                joined_date,
-                outcomes: outcomes.into_iter().flatten().collect(),
-            })
-        }
-        _ => Err(v),
-    }
+    v.0.finish_some(|| {
+        Some(Participation {
+            sme: sme?,
+            support_amount_krw: amount?,
+            joined_date: joined?,
+            outcomes: outcomes.into_iter().collect::<Option<Vec<_>>>()?,
+        })
+    })
 }
 
 /// The idempotency key of a create request: its `request_id` (a UUID) and a

@@ -151,12 +151,7 @@ pub async fn delete<R: Resource>(
     etag_value: &str,
     force: bool,
 ) -> Result<R::Message, ApiError> {
-    let key = parse_name::<R>(name, "name")?;
-    let stored = store
-        .delete::<R>(&key, etag(etag_value), force)
-        .await
-        .map_err(ApiError::store(R::COLLECTION, Action::Delete))?;
-    Ok(R::to_message(&stored))
+    set_deleted::<R>(store, name, etag_value, Some(force)).await
 }
 
 pub async fn undelete<R: Resource>(
@@ -164,10 +159,22 @@ pub async fn undelete<R: Resource>(
     name: &str,
     etag_value: &str,
 ) -> Result<R::Message, ApiError> {
+    set_deleted::<R>(store, name, etag_value, None).await
+}
+
+/// AIP-164: soft-deletes (`Some(force)`) or brings back (`None`).
+async fn set_deleted<R: Resource>(
+    store: &Store,
+    name: &str,
+    etag_value: &str,
+    delete: Option<bool>,
+) -> Result<R::Message, ApiError> {
     let key = parse_name::<R>(name, "name")?;
-    let stored = store
-        .undelete::<R>(&key, etag(etag_value))
-        .await
-        .map_err(ApiError::store(R::COLLECTION, Action::Undelete))?;
+    let etag = etag(etag_value);
+    let (stored, action) = match delete {
+        Some(force) => (store.delete::<R>(&key, etag, force).await, Action::Delete),
+        None => (store.undelete::<R>(&key, etag).await, Action::Undelete),
+    };
+    let stored = stored.map_err(ApiError::store(R::COLLECTION, action))?;
     Ok(R::to_message(&stored))
 }

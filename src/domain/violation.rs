@@ -49,6 +49,15 @@ impl Violations {
         self.0.is_empty()
     }
 
+    /// `Ok(value)` when nothing was recorded and `value` has every part;
+    /// the parts are `None` exactly where a check recorded a violation.
+    pub fn finish_some<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Violations> {
+        match value() {
+            Some(v) if self.is_empty() => Ok(v),
+            _ => Err(self),
+        }
+    }
+
     /// `Ok(value)` when nothing was recorded.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Violations> {
         if self.is_empty() {

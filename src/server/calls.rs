@@ -20,26 +20,12 @@ use crate::metrics::{CallLabels, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Tower layer that records every call.
-#[derive(Clone)]
-pub struct CallsLayer {
-    metrics: Arc<Metrics>,
-}
-
-impl CallsLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S> tower::Layer<S> for CallsLayer {
-    type Service = Calls<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Calls {
-            inner,
-            metrics: self.metrics.clone(),
-        }
-    }
+/// The tower layer that records every call.
+pub fn layer<S>(metrics: Arc<Metrics>) -> impl tower::Layer<S, Service = Calls<S>> + Clone {
+    tower::layer::layer_fn(move |inner| Calls {
+        inner,
+        metrics: metrics.clone(),
+    })
 }
 
 #[derive(Clone)]

@@ -15,26 +15,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::api::ERROR_DOMAIN;
 
-/// Tower layer limiting each request message to `max` bytes.
-#[derive(Clone, Copy)]
-pub struct MessageLimitLayer {
-    max: usize,
-}
-
-impl MessageLimitLayer {
-    pub fn new(max: usize) -> Self {
-        Self { max }
-    }
-}
-
-impl<S> tower::Layer<S> for MessageLimitLayer {
-    type Service = MessageLimit<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        MessageLimit {
-            inner,
-            max: self.max,
-        }
-    }
+/// The tower layer limiting each request message to `max` bytes.
+pub fn layer<S>(max: usize) -> impl tower::Layer<S, Service = MessageLimit<S>> + Clone {
+    tower::layer::layer_fn(move |inner| MessageLimit { inner, max })
 }
 
 #[derive(Clone)]

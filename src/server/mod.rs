@@ -23,8 +23,7 @@ use crate::api::{CompanyApi, ProgramApi, SmeApi};
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::store::{Store, StoreError};
-use calls::{CallsLayer, REQUEST_ID};
-use limits::MessageLimitLayer;
+use calls::REQUEST_ID;
 
 /// Names of the services whose health follows the database.
 pub const SERVICES: &[&str] = &[
@@ -130,8 +129,8 @@ pub async fn serve(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors_layer(&config.cors_origins))
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(CallsLayer::new(metrics.clone()))
-        .layer(MessageLimitLayer::new(limits.request_bytes))
+        .layer(calls::layer(metrics.clone()))
+        .layer(limits::layer(limits.request_bytes))
         .into_inner();
 
     info!(%addr, tls = config.tls.is_some(), "listening");

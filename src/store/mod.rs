@@ -22,12 +22,12 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::domain::{Cursor, etag_for};
 
-pub use enterprise::{Companies, Smes};
+pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
 pub use participation::Participations;
 pub use program::Programs;
 pub use request_id::{Created, RequestKey};
-pub use table::{Children, Table};
+pub use table::{Children, RecordKey, Table};
 
 /// How long a create's `request_id` is remembered.
 pub const REQUEST_ID_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
@@ -241,6 +241,23 @@ fn backend_of(url: &str) -> Result<DbBackend, StoreError> {
             "it must start with sqlite:, postgres:// or mysql://".to_owned(),
         ))
     }
+}
+
+/// A value read back from the database, which must parse: one that does not
+/// was changed by hand, outside this service.
+fn valid<T, E: std::fmt::Display>(
+    column: &'static str,
+    parsed: Result<T, E>,
+) -> Result<T, StoreError> {
+    parsed.map_err(|e| StoreError::corrupt(column, e))
+}
+
+/// Parses an optional stored text.
+fn opt<'a, T, E>(
+    text: &'a Option<String>,
+    parse: impl FnOnce(&'a str) -> Result<T, E>,
+) -> Result<Option<T>, E> {
+    text.as_deref().map(parse).transpose()
 }
 
 /// The current time at the microsecond precision every backend stores.

@@ -7,7 +7,7 @@ use super::entity::{participation, program, sme};
 use super::error::Reference;
 use super::program::check_reference;
 use super::table::{Children, Table, live};
-use super::{Page, PageQuery, Store, StoreError, Stored};
+use super::{Page, PageQuery, Store, StoreError, valid};
 use crate::domain::{Collection, Outcome, Participation, ParticipationName, ResourceId, Won};
 
 /// The `participations` table.
@@ -18,48 +18,26 @@ impl Table for Participations {
     type Key = ParticipationName;
     type Data = Participation;
     const COLLECTION: Collection = Collection::Participations;
-    const TABLE: &'static str = "participations";
-    const KEY_COLUMNS: &'static [&'static str] = &["program_id", "id"];
 
-    fn name(key: &ParticipationName) -> String {
-        key.to_string()
-    }
-
-    fn key_condition(key: &ParticipationName) -> Condition {
-        Condition::all()
-            .add(participation::Column::ProgramId.eq(key.program.as_str()))
-            .add(participation::Column::Id.eq(key.participation.as_str()))
-    }
-
-    fn from_row(m: participation::Model) -> Result<Stored<Participation>, StoreError> {
-        let outcomes: Vec<Outcome> =
-            serde_json::from_str(&m.outcomes).map_err(|e| StoreError::corrupt("outcomes", e))?;
-        let name = ParticipationName {
+    fn from_row(m: participation::Model) -> Result<(ParticipationName, Participation), StoreError> {
+        let outcomes: Vec<Outcome> = valid("outcomes", serde_json::from_str(&m.outcomes))?;
+        let key = ParticipationName {
             program: ResourceId::from_stored(m.program_id),
             participation: ResourceId::from_stored(m.id),
         };
-        Ok(Stored {
-            name: name.to_string(),
-            data: Participation {
-                sme: ResourceId::from_stored(m.sme_id),
-                support_amount_krw: m
-                    .support_amount_krw
-                    .map(Won::parse)
-                    .transpose()
-                    .map_err(|e| StoreError::corrupt("support_amount_krw", e))?,
-                joined_date: m.joined_date,
-                outcomes,
-            },
-            create_time: m.create_time,
-            update_time: m.update_time,
-            delete_time: m.delete_time,
-            revision: m.revision,
-            demo: m.demo,
-        })
+        let data = Participation {
+            sme: ResourceId::from_stored(m.sme_id),
+            support_amount_krw: valid(
+                "support_amount",
+                m.support_amount_krw.map(Won::parse).transpose(),
+            )?,
+            joined_date: m.joined_date,
+            outcomes,
+        };
+        Ok((key, data))
     }
 
-    fn to_row(key: &ParticipationName, s: &Stored<Participation>) -> participation::ActiveModel {
-        let d = &s.data;
+    fn to_row(key: &ParticipationName, d: &Participation) -> participation::ActiveModel {
         // A list of plain structs of strings and finite numbers always
         // serializes.
         let outcomes = serde_json::to_string(&d.outcomes).unwrap_or_else(|_| "[]".to_owned());
@@ -70,11 +48,7 @@ impl Table for Participations {
             support_amount_krw: Set(d.support_amount_krw.map(Won::get)),
             joined_date: Set(d.joined_date),
             outcomes: Set(outcomes),
-            create_time: Set(s.create_time),
-            update_time: Set(s.update_time),
-            delete_time: Set(s.delete_time),
-            revision: Set(s.revision),
-            demo: Set(s.demo),
+            ..Default::default()
         }
     }
 

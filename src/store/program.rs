@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, Enti
 use super::entity::{company, participation, program};
 use super::error::Reference;
 use super::table::{Children, Table};
-use super::{StoreError, Stored};
+use super::{StoreError, opt, valid};
 use crate::domain::{
     Collection, DisplayName, Program, ProgramKind, ProgramState, Region, ResourceId, Won,
 };
@@ -14,7 +14,8 @@ use crate::domain::{
 /// The `programs` table.
 pub struct Programs;
 
-/// Whether the record that `reference` names by `condition` on `E` is live.
+/// The record `id` of `E`, which `reference` points to, must exist and be
+/// live.
 pub(super) async fn check_reference<E: EntityTrait>(
     db: &impl ConnectionTrait,
     reference: Reference,
@@ -44,55 +45,28 @@ impl Table for Programs {
     type Key = ResourceId;
     type Data = Program;
     const COLLECTION: Collection = Collection::Programs;
-    const TABLE: &'static str = "programs";
-    const KEY_COLUMNS: &'static [&'static str] = &["id"];
 
-    fn name(key: &ResourceId) -> String {
-        Self::COLLECTION.name_of(key)
-    }
-
-    fn key_condition(key: &ResourceId) -> Condition {
-        Condition::all().add(program::Column::Id.eq(key.as_str()))
-    }
-
-    fn from_row(m: program::Model) -> Result<Stored<Program>, StoreError> {
+    fn from_row(m: program::Model) -> Result<(ResourceId, Program), StoreError> {
         let data = Program {
-            display_name: DisplayName::parse(&m.display_name)
-                .map_err(|e| StoreError::corrupt("display_name", e))?,
+            display_name: valid("display_name", DisplayName::parse(&m.display_name))?,
             description: m.description,
             host_company: ResourceId::from_stored(m.host_company_id),
-            kind: ProgramKind::from_stored(&m.kind)
-                .ok_or_else(|| StoreError::corrupt("kind", &m.kind))?,
-            region: m
-                .region
-                .as_deref()
-                .map(|r| Region::from_stored(r).ok_or_else(|| StoreError::corrupt("region", r)))
-                .transpose()?,
-            state: ProgramState::from_stored(&m.state)
-                .ok_or_else(|| StoreError::corrupt("state", &m.state))?,
+            kind: valid("kind", ProgramKind::from_stored(&m.kind).ok_or(&m.kind))?,
+            region: valid(
+                "region",
+                opt(&m.region, |r| Region::from_stored(r).ok_or(r)),
+            )?,
+            state: valid("state", ProgramState::from_stored(&m.state).ok_or(&m.state))?,
             start_date: m.start_date,
             end_date: m.end_date,
-            budget_krw: m
-                .budget_krw
-                .map(Won::parse)
-                .transpose()
-                .map_err(|e| StoreError::corrupt("budget_krw", e))?,
+            budget_krw: valid("budget_krw", m.budget_krw.map(Won::parse).transpose())?,
         };
-        Ok(Stored {
-            name: Self::COLLECTION.name_of(&ResourceId::from_stored(m.id)),
-            data,
-            create_time: m.create_time,
-            update_time: m.update_time,
-            delete_time: m.delete_time,
-            revision: m.revision,
-            demo: m.demo,
-        })
+        Ok((ResourceId::from_stored(m.id), data))
     }
 
-    fn to_row(key: &ResourceId, s: &Stored<Program>) -> program::ActiveModel {
-        let d = &s.data;
+    fn to_row(id: &ResourceId, d: &Program) -> program::ActiveModel {
         program::ActiveModel {
-            id: Set(key.to_string()),
+            id: Set(id.to_string()),
             display_name: Set(d.display_name.to_string()),
             description: Set(d.description.clone()),
             host_company_id: Set(d.host_company.to_string()),
@@ -102,11 +76,7 @@ impl Table for Programs {
             start_date: Set(d.start_date),
             end_date: Set(d.end_date),
             budget_krw: Set(d.budget_krw.map(Won::get)),
-            create_time: Set(s.create_time),
-            update_time: Set(s.update_time),
-            delete_time: Set(s.delete_time),
-            revision: Set(s.revision),
-            demo: Set(s.demo),
+            ..Default::default()
         }
     }
 

@@ -7,10 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr};
+use std::str::FromStr;
+
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr, ValueType};
 use sea_orm::{
-    Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait,
+    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
 use super::request_id::{self, Created, RequestKey};
@@ -24,27 +26,17 @@ const MAX_ATTEMPTS: usize = 5;
 pub trait Table: Send + Sync + 'static {
     type Entity: EntityTrait<Model: Send + Sync, ActiveModel: Send>;
     /// What identifies a record: its id, or its parent's id and its own.
-    type Key: Clone + Send + Sync;
+    type Key: RecordKey;
     /// The validated resource.
     type Data: Clone + Send + Sync;
 
     const COLLECTION: Collection;
-    /// The table's name in SQL.
-    const TABLE: &'static str;
-    /// The columns that identify a row, in page order after `create_time`.
-    const KEY_COLUMNS: &'static [&'static str];
 
-    /// The full resource name of `key`.
-    fn name(key: &Self::Key) -> String;
-    /// The row of `key`.
-    fn key_condition(key: &Self::Key) -> Condition;
-    fn from_row(
-        model: <Self::Entity as EntityTrait>::Model,
-    ) -> Result<Stored<Self::Data>, StoreError>;
-    fn to_row(
-        key: &Self::Key,
-        stored: &Stored<Self::Data>,
-    ) -> <Self::Entity as EntityTrait>::ActiveModel;
+    /// The key and data of a row (the bookkeeping columns are read by
+    /// [`Table`]'s shared code).
+    fn from_row(model: Model<Self>) -> Result<(Self::Key, Self::Data), StoreError>;
+    /// The row of `data` under `key`, without the bookkeeping columns.
+    fn to_row(key: &Self::Key, data: &Self::Data) -> Active<Self>;
 
     /// Checks, inside the write's transaction, that `data` may be stored
     /// under `key`: the records it points to are live and its unique values
@@ -59,6 +51,101 @@ pub trait Table: Send + Sync + 'static {
     /// The records below `key`: a delete without `force` is refused while
     /// any is live, a forced delete takes them with it.
     fn children(key: &Self::Key) -> Option<Children>;
+}
+
+type Model<T> = <<T as Table>::Entity as EntityTrait>::Model;
+type Active<T> = <<T as Table>::Entity as EntityTrait>::ActiveModel;
+
+/// The key of a record: the columns that identify its row.
+pub trait RecordKey: Clone + Send + Sync {
+    /// The key columns, in page order after `create_time`.
+    const COLUMNS: &'static [&'static str];
+    /// The values of [`Self::COLUMNS`].
+    fn values(&self) -> Vec<&ResourceId>;
+    /// The full resource name.
+    fn name(&self, collection: Collection) -> String;
+}
+
+impl RecordKey for ResourceId {
+    const COLUMNS: &'static [&'static str] = &["id"];
+    fn values(&self) -> Vec<&ResourceId> {
+        vec![self]
+    }
+    fn name(&self, collection: Collection) -> String {
+        collection.name_of(self)
+    }
+}
+
+impl RecordKey for crate::domain::ParticipationName {
+    const COLUMNS: &'static [&'static str] = &["program_id", "id"];
+    fn values(&self) -> Vec<&ResourceId> {
+        vec![&self.program, &self.participation]
+    }
+    fn name(&self, _: Collection) -> String {
+        self.to_string()
+    }
+}
+
+fn name_of<T: Table>(key: &T::Key) -> String {
+    key.name(T::COLLECTION)
+}
+
+/// The row of `key`.
+fn key_condition<K: RecordKey>(key: &K) -> Condition {
+    K::COLUMNS
+        .iter()
+        .zip(key.values())
+        .fold(Condition::all(), |c, (column, value)| {
+            c.add(col(column).eq(value.as_str()))
+        })
+}
+
+/// A column every resource table has, read from a row by name.
+fn bookkeeping<T: Table, V: ValueType>(
+    model: &Model<T>,
+    column: &'static str,
+) -> Result<V, StoreError> {
+    let c = <T::Entity as EntityTrait>::Column::from_str(column)
+        .map_err(|_| StoreError::corrupt(column, "the column is missing"))?;
+    V::try_from(model.get(c)).map_err(|e| StoreError::corrupt(column, e))
+}
+
+/// A row as a stored resource.
+fn decode<T: Table>(model: Model<T>) -> Result<(T::Key, Stored<T::Data>), StoreError> {
+    let create_time = bookkeeping::<T, _>(&model, "create_time")?;
+    let update_time = bookkeeping::<T, _>(&model, "update_time")?;
+    let delete_time = bookkeeping::<T, _>(&model, "delete_time")?;
+    let revision = bookkeeping::<T, _>(&model, "revision")?;
+    let demo = bookkeeping::<T, _>(&model, "demo")?;
+    let (key, data) = T::from_row(model)?;
+    let stored = Stored {
+        name: name_of::<T>(&key),
+        data,
+        create_time,
+        update_time,
+        delete_time,
+        revision,
+        demo,
+    };
+    Ok((key, stored))
+}
+
+/// A stored resource as a row to write.
+fn encode<T: Table>(key: &T::Key, stored: &Stored<T::Data>) -> Result<Active<T>, StoreError> {
+    let mut row = T::to_row(key, &stored.data);
+    let values: [(&'static str, Value); 5] = [
+        ("create_time", stored.create_time.into()),
+        ("update_time", stored.update_time.into()),
+        ("delete_time", stored.delete_time.into()),
+        ("revision", stored.revision.into()),
+        ("demo", stored.demo.into()),
+    ];
+    for (column, value) in values {
+        let c = <T::Entity as EntityTrait>::Column::from_str(column)
+            .map_err(|_| StoreError::corrupt(column, "the column is missing"))?;
+        row.try_set(c, value)?;
+    }
+    Ok(row)
 }
 
 /// The records below a record.
@@ -102,26 +189,12 @@ fn after(cursor: &Cursor, keys: &[&'static str]) -> Condition {
         .add(same_time)
 }
 
-/// The key of a stored resource for a cursor: the ids in its name
-/// (`companies/{id}` → `[id]`, `programs/{p}/participations/{id}` → `[p, id]`).
-fn cursor_keys(name: &str) -> Vec<ResourceId> {
-    name.split('/')
-        .skip(1)
-        .step_by(2)
-        .map(|id| ResourceId::from_stored(id.to_owned()))
-        .collect()
-}
-
 async fn find<T: Table>(
     db: &impl ConnectionTrait,
     key: &T::Key,
 ) -> Result<Option<Stored<T::Data>>, StoreError> {
-    T::Entity::find()
-        .filter(T::key_condition(key))
-        .one(db)
-        .await?
-        .map(T::from_row)
-        .transpose()
+    let row = T::Entity::find().filter(key_condition(key)).one(db).await?;
+    Ok(row.map(decode::<T>).transpose()?.map(|(_, stored)| stored))
 }
 
 /// The record of `key`, locked for the rest of the transaction so that
@@ -132,14 +205,17 @@ async fn find_for_write<T: Table>(
     key: &T::Key,
     etag: Option<&str>,
 ) -> Result<Stored<T::Data>, StoreError> {
-    let current = T::Entity::find()
-        .filter(T::key_condition(key))
+    let row = T::Entity::find()
+        .filter(key_condition(key))
         .lock_exclusive()
         .one(txn)
-        .await?
-        .map(T::from_row)
+        .await?;
+    let (_, current) = row
+        .map(decode::<T>)
         .transpose()?
-        .ok_or_else(|| StoreError::NotFound { name: T::name(key) })?;
+        .ok_or_else(|| StoreError::NotFound {
+            name: name_of::<T>(key),
+        })?;
     if let Some(given) = etag
         && given != current.etag()
     {
@@ -159,8 +235,8 @@ async fn write_revision<T: Table>(
     next: &Stored<T::Data>,
 ) -> Result<(), StoreError> {
     let res = T::Entity::update_many()
-        .set(T::to_row(key, next))
-        .filter(T::key_condition(key).add(col("revision").eq(current.revision)))
+        .set(encode::<T>(key, next)?)
+        .filter(key_condition(key).add(col("revision").eq(current.revision)))
         .exec(txn)
         .await?;
     if res.rows_affected == 1 {
@@ -209,7 +285,7 @@ async fn count_live(
         Some(row) => row.try_get("", "n")?,
         None => 0,
     };
-    Ok(u64::try_from(n).unwrap_or(0))
+    Ok(<u64 as TryFrom<i64>>::try_from(n).unwrap_or(0))
 }
 
 impl Store {
@@ -260,9 +336,9 @@ impl Store {
         data: T::Data,
         demo: bool,
         request: Option<&RequestKey>,
-        encode: impl Fn(&Stored<T::Data>) -> Vec<u8>,
+        response: impl Fn(&Stored<T::Data>) -> Vec<u8>,
     ) -> Result<Created<T::Data>, StoreError> {
-        let (key, data, encode) = (&key, &data, &encode);
+        let (key, data, response) = (&key, &data, &response);
         self.write(|txn| async move {
             if let Some(request) = request
                 && let Some(first) = request_id::find(&*txn, request).await?
@@ -270,15 +346,17 @@ impl Store {
                 return Ok(Created::Replayed(first));
             }
             if find::<T>(&*txn, key).await?.is_some() {
-                return Err(StoreError::AlreadyExists { name: T::name(key) });
+                return Err(StoreError::AlreadyExists {
+                    name: name_of::<T>(key),
+                });
             }
             T::check_write(&txn, key, data, None).await?;
             let t = now();
-            let stored = Stored::new(T::name(key), data.clone(), t, demo);
+            let stored = Stored::new(name_of::<T>(key), data.clone(), t, demo);
             if let Some(request) = request {
-                request_id::record(&txn, request, encode(&stored), t).await?;
+                request_id::record(&txn, request, response(&stored), t).await?;
             }
-            T::Entity::insert(T::to_row(key, &stored))
+            T::Entity::insert(encode::<T>(key, &stored)?)
                 .exec_without_returning(&*txn)
                 .await?;
             Ok(Created::New(stored))
@@ -289,7 +367,9 @@ impl Store {
     pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
         find::<T>(&self.read, key)
             .await?
-            .ok_or_else(|| StoreError::NotFound { name: T::name(key) })
+            .ok_or_else(|| StoreError::NotFound {
+                name: name_of::<T>(key),
+            })
     }
 
     /// One page of a whole collection, in creation order.
@@ -313,27 +393,28 @@ impl Store {
             .await?;
         let mut select = T::Entity::find().filter(filter);
         if let Some(cursor) = &page.after {
-            select = select.filter(after(cursor, T::KEY_COLUMNS));
+            select = select.filter(after(cursor, <T::Key as RecordKey>::COLUMNS));
         }
         select = select.order_by(col("create_time"), Order::Asc);
-        for key in T::KEY_COLUMNS {
+        for key in <T::Key as RecordKey>::COLUMNS {
             select = select.order_by(col(key), Order::Asc);
         }
         let rows = select.limit(page.size + 1).all(&self.read).await?;
-        let mut items = rows
+        let mut rows = rows
             .into_iter()
-            .map(T::from_row)
+            .map(decode::<T>)
             .collect::<Result<Vec<_>, _>>()?;
         let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|last| Cursor {
+        let next = if rows.len() > size {
+            rows.truncate(size);
+            rows.last().map(|(key, last)| Cursor {
                 create_time: last.create_time,
-                keys: cursor_keys(&last.name),
+                keys: key.values().into_iter().cloned().collect(),
             })
         } else {
             None
         };
+        let items = rows.into_iter().map(|(_, stored)| stored).collect();
         Ok(Page {
             items,
             next,
@@ -373,34 +454,7 @@ impl Store {
         etag: Option<&str>,
         force: bool,
     ) -> Result<Stored<T::Data>, StoreError> {
-        self.write(|txn| async move {
-            let current = find_for_write::<T>(&txn, key, etag).await?;
-            if current.delete_time.is_some() {
-                return Err(StoreError::AlreadyDeleted { name: current.name });
-            }
-            let t = now();
-            if let Some(children) = T::children(key) {
-                let count = count_live(&*txn, children.table, children.condition.clone()).await?;
-                if count > 0 && !force {
-                    return Err(StoreError::LiveChildren {
-                        name: current.name,
-                        count,
-                        children: children.collection,
-                    });
-                }
-                if count > 0 {
-                    for (table, condition) in children.descendants {
-                        cascade_delete(&txn, table, condition, t).await?;
-                    }
-                    cascade_delete(&txn, children.table, children.condition, t).await?;
-                }
-            }
-            let mut next = current.revised(current.data.clone(), t);
-            next.delete_time = Some(t);
-            write_revision::<T>(&txn, key, &current, &next).await?;
-            Ok(next)
-        })
-        .await
+        self.set_deleted::<T>(key, etag, Some(force)).await
     }
 
     /// Brings back a soft-deleted record, if what it points to is live and
@@ -410,17 +464,64 @@ impl Store {
         key: &T::Key,
         etag: Option<&str>,
     ) -> Result<Stored<T::Data>, StoreError> {
+        self.set_deleted::<T>(key, etag, None).await
+    }
+
+    /// Soft-deletes (`Some(force)`) or brings back (`None`) a record.
+    async fn set_deleted<T: Table>(
+        &self,
+        key: &T::Key,
+        etag: Option<&str>,
+        delete: Option<bool>,
+    ) -> Result<Stored<T::Data>, StoreError> {
         self.write(|txn| async move {
             let current = find_for_write::<T>(&txn, key, etag).await?;
-            if current.delete_time.is_none() {
-                return Err(StoreError::NotDeleted { name: current.name });
+            let t = now();
+            match (delete, current.delete_time) {
+                (Some(_), Some(_)) => {
+                    return Err(StoreError::AlreadyDeleted { name: current.name });
+                }
+                (None, None) => return Err(StoreError::NotDeleted { name: current.name }),
+                (Some(force), None) => {
+                    delete_children::<T>(&txn, key, &current.name, force, t).await?;
+                }
+                (None, Some(_)) => T::check_write(&txn, key, &current.data, None).await?,
             }
-            T::check_write(&txn, key, &current.data, None).await?;
-            let mut next = current.revised(current.data.clone(), now());
-            next.delete_time = None;
+            let mut next = current.revised(current.data.clone(), t);
+            next.delete_time = delete.map(|_| t);
             write_revision::<T>(&txn, key, &current, &next).await?;
             Ok(next)
         })
         .await
     }
+}
+
+/// Refuses to delete `name` while it has live children, unless `force`;
+/// with `force`, soft-deletes them.
+async fn delete_children<T: Table>(
+    txn: &DatabaseTransaction,
+    key: &T::Key,
+    name: &str,
+    force: bool,
+    t: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(children) = T::children(key) else {
+        return Ok(());
+    };
+    let count = count_live(txn, children.table, children.condition.clone()).await?;
+    if count == 0 {
+        return Ok(());
+    }
+    if !force {
+        return Err(StoreError::LiveChildren {
+            name: name.to_owned(),
+            count,
+            children: children.collection,
+        });
+    }
+    for (table, condition) in children.descendants {
+        cascade_delete(txn, table, condition, t).await?;
+    }
+    cascade_delete(txn, children.table, children.condition, t).await?;
+    Ok(())
 }

@@ -7,38 +7,50 @@ pub mod program;
 pub mod request_id;
 pub mod sme;
 
+/// A resource table's model: the given columns, then the bookkeeping
+/// columns every resource table has.
+macro_rules! resource_model {
+    ($table:tt { $($(#[$meta:meta])* $field:ident: $ty:ty,)+ }) => {
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = $table)]
+        pub struct Model {
+            $($(#[$meta])* pub $field: $ty,)+
+            pub create_time: ChronoDateTimeUtc,
+            pub update_time: ChronoDateTimeUtc,
+            pub delete_time: Option<ChronoDateTimeUtc>,
+            /// Incremented by every write; the etag is derived from it.
+            pub revision: i64,
+            /// Loaded by `partnership seed-demo`, not from an official source.
+            pub demo: bool,
+        }
+
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+pub(crate) use resource_model;
+
 /// The entity of an enterprise table: `companies` and `smes` have the same
 /// columns.
 macro_rules! enterprise_entity {
     ($table:tt) => {
         use sea_orm::entity::prelude::*;
 
-        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-        #[sea_orm(table_name = $table)]
-        pub struct Model {
+        super::resource_model!($table {
             #[sea_orm(primary_key, auto_increment = false)]
-            pub id: String,
-            pub display_name: String,
-            pub business_number: Option<String>,
-            pub corporate_number: Option<String>,
-            pub size: String,
-            pub ksic_code: Option<String>,
-            pub ksic_revision: Option<i32>,
-            pub region: Option<String>,
-            pub employee_count: Option<i32>,
-            pub annual_revenue_krw: Option<i64>,
-            pub create_time: ChronoDateTimeUtc,
-            pub update_time: ChronoDateTimeUtc,
-            pub delete_time: Option<ChronoDateTimeUtc>,
-            pub revision: i64,
-            /// Loaded by `partnership seed-demo`, not from an official source.
-            pub demo: bool,
-        }
+            id: String,
+            display_name: String,
+            business_number: Option<String>,
+            corporate_number: Option<String>,
+            size: String,
+            ksic_code: Option<String>,
+            ksic_revision: Option<i32>,
+            region: Option<String>,
+            employee_count: Option<i32>,
+            annual_revenue_krw: Option<i64>,
+        });
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
         pub enum Relation {}
-
-        impl ActiveModelBehavior for ActiveModel {}
     };
 }
 pub(crate) use enterprise_entity;
