@@ -25,39 +25,57 @@ macro_rules! stored_enum {
 }
 pub(crate) use stored_enum;
 
-stored_enum!(
-    /// Legal size class of an enterprise.
-    EnterpriseSize {
-        Large => "LARGE",
-        MiddleStanding => "MIDDLE_STANDING",
-        Medium => "MEDIUM",
-        Small => "SMALL",
-        Micro => "MICRO",
-    }
-);
+/// The values of [`EnterpriseSize`] and the text each is stored as, handed to
+/// `$then`: here the domain type, in `store` its column type, so the
+/// list is written once.
+macro_rules! enterprise_sizes {
+    ($then:ident) => {
+        $then!(
+            /// Legal size class of an enterprise.
+            EnterpriseSize {
+                Large => "LARGE",
+                MiddleStanding => "MIDDLE_STANDING",
+                Medium => "MEDIUM",
+                Small => "SMALL",
+                Micro => "MICRO",
+            }
+        );
+    };
+}
+pub(crate) use enterprise_sizes;
+enterprise_sizes!(stored_enum);
 
-stored_enum!(
-    /// First-tier administrative division.
-    Region {
-        Seoul => "SEOUL",
-        Busan => "BUSAN",
-        Daegu => "DAEGU",
-        Incheon => "INCHEON",
-        Gwangju => "GWANGJU",
-        Daejeon => "DAEJEON",
-        Ulsan => "ULSAN",
-        Sejong => "SEJONG",
-        Gyeonggi => "GYEONGGI",
-        Gangwon => "GANGWON",
-        Chungbuk => "CHUNGBUK",
-        Chungnam => "CHUNGNAM",
-        Jeonbuk => "JEONBUK",
-        Jeonnam => "JEONNAM",
-        Gyeongbuk => "GYEONGBUK",
-        Gyeongnam => "GYEONGNAM",
-        Jeju => "JEJU",
-    }
-);
+/// The values of [`Region`] and the text each is stored as, handed to
+/// `$then`: here the domain type, in `store` its column type, so the
+/// list is written once.
+macro_rules! regions {
+    ($then:ident) => {
+        $then!(
+            /// First-tier administrative division.
+            Region {
+                Seoul => "SEOUL",
+                Busan => "BUSAN",
+                Daegu => "DAEGU",
+                Incheon => "INCHEON",
+                Gwangju => "GWANGJU",
+                Daejeon => "DAEJEON",
+                Ulsan => "ULSAN",
+                Sejong => "SEJONG",
+                Gyeonggi => "GYEONGGI",
+                Gangwon => "GANGWON",
+                Chungbuk => "CHUNGBUK",
+                Chungnam => "CHUNGNAM",
+                Jeonbuk => "JEONBUK",
+                Jeonnam => "JEONNAM",
+                Gyeongbuk => "GYEONGBUK",
+                Gyeongnam => "GYEONGNAM",
+                Jeju => "JEJU",
+            }
+        );
+    };
+}
+pub(crate) use regions;
+regions!(stored_enum);
 
 /// Which kind of enterprise a record is: it decides the allowed size classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,33 +5,51 @@ use chrono::NaiveDate;
 use super::enterprise::stored_enum;
 use super::{DisplayName, Lines, Region, ResourceId, Won, check_text};
 
-stored_enum!(
-    /// Kind of cooperation.
-    ProgramKind {
-        ProfitSharing => "PROFIT_SHARING",
-        DefenseIndustry => "DEFENSE_INDUSTRY",
-        SmartFactory => "SMART_FACTORY",
-        RegionalDevelopment => "REGIONAL_DEVELOPMENT",
-        EsgSupplyChain => "ESG_SUPPLY_CHAIN",
-        OpenInnovation => "OPEN_INNOVATION",
-        PlatformPartnership => "PLATFORM_PARTNERSHIP",
-        OverseasExpansion => "OVERSEAS_EXPANSION",
-        FinancialSupport => "FINANCIAL_SUPPORT",
-        JobQuality => "JOB_QUALITY",
-        WinWinPayment => "WIN_WIN_PAYMENT",
-        TechnologyCooperation => "TECHNOLOGY_COOPERATION",
-    }
-);
+/// The values of [`ProgramKind`] and the text each is stored as, handed to
+/// `$then`: here the domain type, in `store` its column type, so the
+/// list is written once.
+macro_rules! program_kinds {
+    ($then:ident) => {
+        $then!(
+            /// Kind of cooperation.
+            ProgramKind {
+                ProfitSharing => "PROFIT_SHARING",
+                DefenseIndustry => "DEFENSE_INDUSTRY",
+                SmartFactory => "SMART_FACTORY",
+                RegionalDevelopment => "REGIONAL_DEVELOPMENT",
+                EsgSupplyChain => "ESG_SUPPLY_CHAIN",
+                OpenInnovation => "OPEN_INNOVATION",
+                PlatformPartnership => "PLATFORM_PARTNERSHIP",
+                OverseasExpansion => "OVERSEAS_EXPANSION",
+                FinancialSupport => "FINANCIAL_SUPPORT",
+                JobQuality => "JOB_QUALITY",
+                WinWinPayment => "WIN_WIN_PAYMENT",
+                TechnologyCooperation => "TECHNOLOGY_COOPERATION",
+            }
+        );
+    };
+}
+pub(crate) use program_kinds;
+program_kinds!(stored_enum);
 
-stored_enum!(
-    /// Life-cycle state of a program.
-    ProgramState {
-        Planned => "PLANNED",
-        Active => "ACTIVE",
-        Completed => "COMPLETED",
-        Suspended => "SUSPENDED",
-    }
-);
+/// The values of [`ProgramState`] and the text each is stored as, handed to
+/// `$then`: here the domain type, in `store` its column type, so the
+/// list is written once.
+macro_rules! program_states {
+    ($then:ident) => {
+        $then!(
+            /// Life-cycle state of a program.
+            ProgramState {
+                Planned => "PLANNED",
+                Active => "ACTIVE",
+                Completed => "COMPLETED",
+                Suspended => "SUSPENDED",
+            }
+        );
+    };
+}
+pub(crate) use program_states;
+program_states!(stored_enum);
 
 /// Longest description accepted, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;

@@ -11,8 +11,7 @@ use super::entity::{company, enterprise_row, participation, program, sme};
 use super::table::{Children, Table, col, live};
 use super::{StoreError, opt, valid};
 use crate::domain::{
-    BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, EnterpriseSize, KsicCode,
-    Region, ResourceId, Won,
+    BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, KsicCode, ResourceId, Won,
 };
 
 /// An enterprise table.
@@ -103,15 +102,12 @@ impl<E: EnterpriseEntity> Table for Enterprises<E> {
                 "corporate_number",
                 opt(&m.corporate_number, CorporateNumber::parse),
             )?,
-            size: valid("size", EnterpriseSize::from_stored(&m.size).ok_or(&m.size))?,
+            size: m.size.into(),
             ksic: valid(
                 "ksic_code",
                 opt(&m.ksic_code, |k| KsicCode::parse(k).map(|c| (c, revision))),
             )?,
-            region: valid(
-                "region",
-                opt(&m.region, |r| Region::from_stored(r).ok_or(r)),
-            )?,
+            region: m.region.map(Into::into),
             employee_count: m.employee_count,
             annual_revenue_krw: valid(
                 "annual_revenue_krw",
@@ -127,10 +123,10 @@ impl<E: EnterpriseEntity> Table for Enterprises<E> {
             display_name: Set(d.display_name.to_string()),
             business_number: Set(d.business_number.map(|b| b.to_string())),
             corporate_number: Set(d.corporate_number.map(|c| c.to_string())),
-            size: Set(d.size.as_str().to_owned()),
+            size: Set(d.size.into()),
             ksic_code: Set(d.ksic.as_ref().map(|(k, _)| k.to_string())),
             ksic_revision: Set(d.ksic.as_ref().map(|(_, r)| *r)),
-            region: Set(d.region.map(|r| r.as_str().to_owned())),
+            region: Set(d.region.map(Into::into)),
             employee_count: Set(d.employee_count),
             annual_revenue_krw: Set(d.annual_revenue_krw.map(Won::get)),
             ..Default::default()

@@ -6,10 +6,8 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, Enti
 use super::entity::{company, participation, program};
 use super::error::Reference;
 use super::table::{Children, Table};
-use super::{StoreError, opt, valid};
-use crate::domain::{
-    Collection, DisplayName, Program, ProgramKind, ProgramState, Region, ResourceId, Won,
-};
+use super::{StoreError, valid};
+use crate::domain::{Collection, DisplayName, Program, ResourceId, Won};
 
 /// The `programs` table.
 pub struct Programs;
@@ -51,12 +49,9 @@ impl Table for Programs {
             display_name: valid("display_name", DisplayName::parse(&m.display_name))?,
             description: m.description,
             host_company: ResourceId::from_stored(m.host_company_id),
-            kind: valid("kind", ProgramKind::from_stored(&m.kind).ok_or(&m.kind))?,
-            region: valid(
-                "region",
-                opt(&m.region, |r| Region::from_stored(r).ok_or(r)),
-            )?,
-            state: valid("state", ProgramState::from_stored(&m.state).ok_or(&m.state))?,
+            kind: m.kind.into(),
+            region: m.region.map(Into::into),
+            state: m.state.into(),
             start_date: m.start_date,
             end_date: m.end_date,
             budget_krw: valid("budget_krw", m.budget_krw.map(Won::parse).transpose())?,
@@ -70,9 +65,9 @@ impl Table for Programs {
             display_name: Set(d.display_name.to_string()),
             description: Set(d.description.clone()),
             host_company_id: Set(d.host_company.to_string()),
-            kind: Set(d.kind.as_str().to_owned()),
-            region: Set(d.region.map(|r| r.as_str().to_owned())),
-            state: Set(d.state.as_str().to_owned()),
+            kind: Set(d.kind.into()),
+            region: Set(d.region.map(Into::into)),
+            state: Set(d.state.into()),
             start_date: Set(d.start_date),
             end_date: Set(d.end_date),
             budget_krw: Set(d.budget_krw.map(Won::get)),

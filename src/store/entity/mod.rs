@@ -6,6 +6,7 @@ pub mod participation;
 pub mod program;
 pub mod request_id;
 pub mod sme;
+pub mod value;
 
 /// A resource table's model: the given columns, then the bookkeeping
 /// columns every resource table has.
@@ -41,10 +42,10 @@ macro_rules! enterprise_entity {
             display_name: String,
             business_number: Option<String>,
             corporate_number: Option<String>,
-            size: String,
+            size: super::value::EnterpriseSize,
             ksic_code: Option<String>,
             ksic_revision: Option<i32>,
-            region: Option<String>,
+            region: Option<super::value::Region>,
             employee_count: Option<i32>,
             annual_revenue_krw: Option<i64>,
         });

@@ -9,9 +9,9 @@ super::resource_model!("programs" {
     #[sea_orm(column_type = "Text")]
     description: String,
     host_company_id: String,
-    kind: String,
-    region: Option<String>,
-    state: String,
+    kind: super::value::ProgramKind,
+    region: Option<super::value::Region>,
+    state: super::value::ProgramState,
     start_date: Option<ChronoDate>,
     end_date: Option<ChronoDate>,
     budget_krw: Option<i64>,
