@@ -172,6 +172,54 @@ mod tests {
         assert_eq!(PageToken::parse("", &shape(false)), Ok(None));
     }
 
+    /// The time and keys of a body with this query's fingerprint.
+    fn body(t: serde_json::Value, k: serde_json::Value) -> String {
+        let q = shape(false).fingerprint();
+        let json = serde_json::json!({"v": 1, "q": q, "t": t, "k": k});
+        URL_SAFE_NO_PAD.encode(json.to_string())
+    }
+
+    #[test]
+    fn cursor_fields_are_checked() {
+        let ok = body(
+            serde_json::json!(1_700_000_000_000_000_i64),
+            serde_json::json!(["acme"]),
+        );
+        assert!(matches!(PageToken::parse(&ok, &shape(false)), Ok(Some(_))));
+        for (t, k) in [
+            (serde_json::json!(i64::MAX), serde_json::json!(["acme"])),
+            (serde_json::json!(i64::MIN), serde_json::json!(["acme"])),
+            (serde_json::json!(-1), serde_json::json!(["acme"])),
+            (serde_json::json!(1), serde_json::json!([])),
+            (serde_json::json!(1), serde_json::json!(["a", "b"])),
+            (serde_json::json!(1), serde_json::json!(["Not An Id"])),
+            (serde_json::json!("1"), serde_json::json!(["acme"])),
+        ] {
+            let token = body(t.clone(), k.clone());
+            assert!(PageToken::parse(&token, &shape(false)).is_err(), "{t} {k}");
+        }
+        assert!(PageToken::parse(&"A".repeat(5000), &shape(false)).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any text, and any time and keys in a well-formed body: the parser
+        /// never panics, and what it accepts is a valid cursor of the query.
+        #[test]
+        fn parser_accepts_only_valid_cursors(
+            text in ".{0,300}",
+            t in proptest::num::i64::ANY,
+            k in proptest::collection::vec("[a-z0-9-]{0,70}|.{0,10}", 0..3),
+        ) {
+            let (min, max) = cursor_time_range();
+            for token in [text, body(serde_json::json!(t), serde_json::json!(k))] {
+                if let Ok(Some(cursor)) = PageToken::parse(&token, &shape(false)) {
+                    proptest::prop_assert!((min..=max).contains(&cursor.create_time));
+                    proptest::prop_assert_eq!(cursor.keys.len(), 1);
+                }
+            }
+        }
+    }
+
     #[test]
     fn page_sizes() {
         assert_eq!(parse_page_size(0), Ok(50));
