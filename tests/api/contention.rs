@@ -211,3 +211,71 @@ pub async fn unconditional_writers_on_one_record_all_succeed(db: TestDb) {
         server.stop();
     }
 }
+
+/// Callers racing to create records that collide (the same business
+/// number, the same request id) through every server: the database's
+/// unique indexes catch what the checks before the write could not see, the
+/// write runs again and answers precisely. Exactly one create wins, the
+/// others are ALREADY_EXISTS naming the business number, the repeats of one
+/// request all get its first response, and nothing is INTERNAL.
+pub async fn racing_creates_get_precise_answers(db: TestDb) {
+    let (mut servers, channels) = servers(&db).await;
+    for round in 0..5u32 {
+        let number = crate::support::business_number(round);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut tasks = Vec::new();
+        for caller in 0..CALLERS {
+            let mut client = CompanyServiceClient::new(channels[caller % channels.len()].clone());
+            let number = number.clone();
+            let request_id = request_id.clone();
+            tasks.push(tokio::spawn(async move {
+                let by_number = client
+                    .create_company(pb::CreateCompanyRequest {
+                        company: Some(crate::support::company(&format!("Racer {caller}"), &number)),
+                        ..Default::default()
+                    })
+                    .await;
+                let by_request_id = client
+                    .create_company(pb::CreateCompanyRequest {
+                        company: Some(crate::support::company("Once", "")),
+                        request_id,
+                        ..Default::default()
+                    })
+                    .await;
+                (by_number, by_request_id)
+            }));
+        }
+        let mut winners = 0;
+        let mut first: Option<pb::Company> = None;
+        for task in tasks {
+            let (by_number, by_request_id) = task.await.expect("caller");
+            match by_number {
+                Ok(_) => winners += 1,
+                Err(s) => {
+                    assert_eq!(s.code(), Code::AlreadyExists, "{s:?}");
+                    let reason = tonic_types::StatusExt::get_error_details(&s)
+                        .error_info()
+                        .map(|i| i.reason.clone());
+                    assert_eq!(reason.as_deref(), Some("BUSINESS_NUMBER_TAKEN"));
+                }
+            }
+            let once = by_request_id
+                .unwrap_or_else(|s| panic!("repeat of a request failed: {s:?}"))
+                .into_inner();
+            match &first {
+                None => first = Some(once),
+                Some(f) => assert_eq!(&once, f, "repeats must get the first response"),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}: exactly one create wins");
+    }
+    let page = CompanyServiceClient::new(channels[0].clone())
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(page.total_size, 10, "5 winners and 5 requests created once");
+    for server in &mut servers {
+        server.stop();
+    }
+}

@@ -74,6 +74,9 @@ const PROCESS_DB_TESTS: &[(&str, DbTestFn)] = &[
             ))
         },
     ),
+    ("contention::racing_creates_get_precise_answers", |db| {
+        Box::pin(contention::racing_creates_get_precise_answers(db))
+    }),
 ];
 
 type DbTestFn = fn(TestDb) -> Pin<Box<dyn Future<Output = ()> + Send>>;
