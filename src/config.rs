@@ -93,8 +93,10 @@ pub struct DbArgs {
     #[arg(long, env = "PARTNERSHIP_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a pooled connection before failing with UNAVAILABLE.
-    #[arg(long, env = "PARTNERSHIP_DB_ACQUIRE_TIMEOUT", default_value_t = 30)]
+    /// Seconds to wait for a pooled connection before failing with
+    /// UNAVAILABLE; short, so callers hear of an outage before their
+    /// deadline passes.
+    #[arg(long, env = "PARTNERSHIP_DB_ACQUIRE_TIMEOUT", default_value_t = 1)]
     pub db_acquire_timeout: u64,
 }
 
@@ -114,8 +116,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PARTNERSHIP_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
-    /// Seconds between database checks that drive the health service.
-    #[arg(long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = 5)]
+    /// Seconds between database checks that drive the health service (each
+    /// check has as long to answer).
+    #[arg(long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = 1)]
     pub health_interval: u64,
 
     /// Address of the Prometheus `/metrics` listener, or `off`.
@@ -152,6 +155,42 @@ pub struct ServeArgs {
     /// records stays under the default).
     #[arg(long, env = "PARTNERSHIP_MAX_RESPONSE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_response_bytes: usize,
+
+    /// Most connections open at once; more wait in the kernel's backlog.
+    #[arg(long, env = "PARTNERSHIP_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds after which a connection from which nothing has arrived is
+    /// closed (live gRPC clients answer keepalive pings, so only silent or
+    /// dead peers are).
+    #[arg(
+        long,
+        env = "PARTNERSHIP_CONNECTION_IDLE_TIMEOUT",
+        default_value_t = 120
+    )]
+    pub connection_idle_timeout: u64,
+
+    /// Seconds between HTTP/2 keepalive pings to a connection that has sent
+    /// nothing meanwhile.
+    #[arg(
+        long,
+        env = "PARTNERSHIP_HTTP2_KEEPALIVE_INTERVAL",
+        default_value_t = 30
+    )]
+    pub http2_keepalive_interval: u64,
+
+    /// Seconds a keepalive ping may go unanswered before the connection is
+    /// closed.
+    #[arg(
+        long,
+        env = "PARTNERSHIP_HTTP2_KEEPALIVE_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub http2_keepalive_timeout: u64,
+
+    /// Seconds a call may run when its caller set no shorter deadline.
+    #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = 60)]
+    pub call_timeout: u64,
 
     #[command(flatten)]
     pub db: DbArgs,

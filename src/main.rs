@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use partnership::config::{Cli, Command, DbArgs, HealthArgs, ServeArgs};
-use partnership::server::{self, Listeners, MessageLimits, ServerConfig, TlsConfig};
+use partnership::server::{
+    self, ConnectionLimits, Keepalive, Listeners, MessageLimits, ServerConfig, TlsConfig,
+};
 use partnership::store::Store;
 use partnership::telemetry;
 
@@ -26,7 +28,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "exiting");
+            tracing::error!(error = %partnership::api::cause_chain(&*e), "exiting");
             ExitCode::FAILURE
         }
     }
@@ -88,6 +90,15 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
             request_bytes: args.max_message_bytes,
             response_bytes: args.max_response_bytes,
         },
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            idle_timeout: Duration::from_secs(args.connection_idle_timeout),
+        },
+        keepalive: Keepalive {
+            interval: Duration::from_secs(args.http2_keepalive_interval),
+            timeout: Duration::from_secs(args.http2_keepalive_timeout),
+        },
+        call_timeout: Duration::from_secs(args.call_timeout),
     };
     server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())

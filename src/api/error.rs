@@ -189,6 +189,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
         E::Invalid(_)
         | E::Unavailable(_)
         | E::UnsupportedUrl(_)
+        | E::SchemaTooNew(_)
         | E::Corrupt { .. }
         | E::Internal(_) => return None,
     })

@@ -3,13 +3,14 @@
 //! log line and one count in the metrics, with its final status. The status
 //! is read from the response headers (trailers-only responses, every unary
 //! error) or from the trailers at the end of the body (streams); a call
-//! whose future or body is dropped before either ends as CANCELLED.
+//! whose future or body is dropped before either ends as DEADLINE_EXCEEDED
+//! when its caller's deadline has passed, CANCELLED otherwise.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName};
 use http_body::{Body, Frame};
@@ -43,12 +44,32 @@ fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
         .map(tonic::Code::from_i32)
 }
 
+/// The caller's deadline: the `grpc-timeout` header (`<digits><unit>`,
+/// units H, M, S, m, u, n) from the start of the call.
+fn deadline(headers: &HeaderMap, start: Instant) -> Option<Instant> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let split = value.len().checked_sub(1)?;
+    let (digits, unit) = value.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    start.checked_add(timeout)
+}
+
 /// One call in flight; records it exactly once, when it ends or is dropped.
 struct Call {
     metrics: Arc<Metrics>,
     labels: CallLabels,
     span: Span,
     start: Instant,
+    deadline: Option<Instant>,
     done: bool,
 }
 
@@ -65,9 +86,15 @@ impl Call {
     }
 }
 
+/// A call dropped before its end: its deadline passed, or its caller
+/// cancelled it or went away.
 impl Drop for Call {
     fn drop(&mut self) {
-        self.finish(tonic::Code::Cancelled);
+        let code = match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => tonic::Code::DeadlineExceeded,
+            _ => tonic::Code::Cancelled,
+        };
+        self.finish(code);
     }
 }
 
@@ -104,11 +131,13 @@ where
             code = tracing::field::Empty,
         );
         self.metrics.started(&labels);
+        let start = Instant::now();
         let mut call = Call {
             metrics: self.metrics.clone(),
             labels,
             span: span.clone(),
-            start: Instant::now(),
+            start,
+            deadline: deadline(req.headers(), start),
             done: false,
         };
         Box::pin(

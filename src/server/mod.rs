@@ -3,7 +3,10 @@
 //! metrics count per call).
 
 mod calls;
+mod incoming;
 mod limits;
+
+pub use incoming::ConnectionLimits;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,7 +15,6 @@ use std::time::Duration;
 
 use http::HeaderName;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -59,16 +61,37 @@ pub struct ServerConfig {
     /// Browser origins allowed to call over gRPC-Web (CORS); empty: none.
     pub cors_origins: Vec<String>,
     pub limits: MessageLimits,
+    pub connections: ConnectionLimits,
+    pub keepalive: Keepalive,
+    /// The longest a call may run when its caller set no shorter deadline.
+    pub call_timeout: Duration,
+}
+
+/// HTTP/2 keepalive pings: sent after `interval` without anything from the
+/// peer; a connection that leaves one unanswered for `timeout` is closed.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            health_interval: Duration::from_secs(5),
+            health_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             tls: None,
             cors_origins: Vec::new(),
             limits: MessageLimits::default(),
+            connections: ConnectionLimits {
+                max_connections: 4096,
+                idle_timeout: Duration::from_secs(120),
+            },
+            keepalive: Keepalive {
+                interval: Duration::from_secs(30),
+                timeout: Duration::from_secs(10),
+            },
+            call_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -142,7 +165,7 @@ pub async fn serve(
         .add_service(limits.apply(CompanyApi::server(store.clone())))
         .add_service(limits.apply(SmeApi::server(store.clone())))
         .add_service(limits.apply(ProgramApi::server(store.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), {
+        .serve_with_incoming_shutdown(incoming::accept(listeners.grpc, config.connections), {
             let stopped = stopped.clone();
             async move {
                 stopped.wait().await;
@@ -283,9 +306,14 @@ fn reflection() -> Result<
     Ok((v1, v1alpha))
 }
 
-/// The transport: HTTP/1 for gRPC-Web, TLS when configured.
+/// The transport: HTTP/1 for gRPC-Web, keepalive pings, the default call
+/// timeout, TLS when configured.
 fn builder(config: &ServerConfig) -> Result<Server, ServerError> {
-    let mut builder = Server::builder().accept_http1(true);
+    let mut builder = Server::builder()
+        .accept_http1(true)
+        .http2_keepalive_interval(Some(config.keepalive.interval))
+        .http2_keepalive_timeout(Some(config.keepalive.timeout))
+        .timeout(config.call_timeout);
     if let Some(tls) = &config.tls {
         let mut tls_config =
             ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
@@ -357,10 +385,14 @@ async fn set_all(health: &HealthReporter, status: ServingStatus) {
 /// cannot be reached.
 async fn watch_database(store: Store, health: HealthReporter, every: Duration) {
     let mut healthy = true;
-    let mut interval = tokio::time::interval(every.max(Duration::from_millis(100)));
+    let every = every.max(Duration::from_millis(100));
+    // A probe that hangs (a database host gone silent) counts as a failure
+    // once the next probe is due.
+    let probe_timeout = every;
+    let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
-        let ok = store.ping().await.is_ok();
+        let ok = store.ping(probe_timeout).await.is_ok();
         if ok == healthy {
             continue;
         }

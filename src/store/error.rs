@@ -70,6 +70,12 @@ pub enum StoreError {
     /// The database cannot be reached; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// The database was migrated by a newer version of this service.
+    #[error(
+        "the database has migrations this version does not know ({}); it was migrated by a newer partnership: run that version or a newer one",
+        .0.join(", ")
+    )]
+    SchemaTooNew(Vec<String>),
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),
     /// A stored value does not parse: the database was changed by hand.

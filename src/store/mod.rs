@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -162,15 +162,59 @@ impl Store {
     }
 
     /// Applies every pending migration.
+    ///
+    /// Replicas starting together on one database take turns: on PostgreSQL
+    /// and MariaDB/MySQL the migrations run under a database lock held by a
+    /// transaction of their own (SQLite files are not shared by replicas).
+    /// A database migrated by a newer version is refused.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migration::Migrator::up(&self.write, None)
-            .await
-            .map_err(StoreError::from)
+        let lock = match self.backend() {
+            DbBackend::Postgres => Some(("SELECT pg_advisory_xact_lock(7226310481)", None)),
+            DbBackend::MySql => Some((
+                "SELECT GET_LOCK('partnership_migrations', 600)",
+                Some("SELECT RELEASE_LOCK('partnership_migrations')"),
+            )),
+            _ => None,
+        };
+        let Some((take, release)) = lock else {
+            return self.migrate_unlocked().await;
+        };
+        let holder = self.write.begin().await?;
+        holder.execute_unprepared(take).await?;
+        let result = self.migrate_unlocked().await;
+        if let Some(release) = release {
+            holder.execute_unprepared(release).await?;
+        }
+        holder.commit().await?;
+        result
     }
 
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read.ping().await.map_err(StoreError::from)
+    async fn migrate_unlocked(&self) -> Result<(), StoreError> {
+        use migration::Migrator;
+        let known: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        let unknown: Vec<String> = Migrator::get_migration_models(&self.write)
+            .await?
+            .into_iter()
+            .map(|m| m.version)
+            .filter(|v| !known.contains(v))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::SchemaTooNew(unknown));
+        }
+        Ok(Migrator::up(&self.write, None).await?)
+    }
+
+    /// Checks the database answers within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(timeout, self.read.ping()).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(StoreError::Unavailable(sea_orm::DbErr::Custom(format!(
+                "no answer to a ping within {timeout:?}"
+            )))),
+        }
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -6,6 +6,7 @@
 mod companies;
 mod concurrency;
 mod contention;
+mod faults;
 mod hostile;
 mod process;
 mod programs;
@@ -96,6 +97,35 @@ const TRANSPORT_TESTS: &[(&str, DbTestFn)] = &[
     }),
 ];
 
+/// Tests on PostgreSQL and MariaDB/MySQL only: they start server
+/// processes of their own.
+const SERVER_DB_TESTS: &[(&str, DbTestFn)] = &[
+    ("faults::replicas_starting_together_all_serve", |db| {
+        Box::pin(faults::replicas_starting_together_all_serve(db))
+    }),
+    ("faults::an_older_version_refuses_a_newer_schema", |db| {
+        Box::pin(faults::an_older_version_refuses_a_newer_schema(db))
+    }),
+];
+
+type AsyncFn = fn() -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Tests that start the binary and need a runtime, SQLite only.
+const ASYNC_PROCESS_TESTS: &[(&str, AsyncFn)] = &[
+    (
+        "faults::calls_past_their_deadline_are_logged_and_counted",
+        || Box::pin(faults::calls_past_their_deadline_are_logged_and_counted()),
+    ),
+    (
+        "faults::silent_connections_are_closed_and_descriptor_exhaustion_does_not_spin",
+        || {
+            Box::pin(
+                faults::silent_connections_are_closed_and_descriptor_exhaustion_does_not_spin(),
+            )
+        },
+    ),
+];
+
 /// Tests that only one backend can run.
 const POSTGRES_TESTS: &[(&str, TestFn)] =
     tests![service::database_down_is_unavailable_and_not_serving];
@@ -150,6 +180,19 @@ fn run_with_db(backend: Backend, test: DbTestFn) -> Result<(), Failed> {
     })
 }
 
+fn run_async(test: AsyncFn) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("runtime: {e}")))?;
+    runtime.block_on(async move {
+        tokio::spawn(test())
+            .await
+            .map_err(|e| Failed::from(format!("{e}")))
+    })
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
@@ -189,6 +232,31 @@ fn main() {
             })
             .with_ignored_flag(!postgres),
         );
+    }
+    let own_postgres: AsyncFn = || Box::pin(faults::database_outage_with_default_flags());
+    trials.push(
+        Trial::test(
+            "postgres::faults::database_outage_with_default_flags",
+            move || run_async(own_postgres),
+        )
+        .with_ignored_flag(!postgres),
+    );
+    for backend in [Backend::Postgres, Backend::MySql] {
+        for (name, test) in SERVER_DB_TESTS {
+            let test = *test;
+            trials.push(
+                Trial::test(format!("{}::{name}", backend.name()), move || {
+                    run_with_db(backend, test)
+                })
+                .with_ignored_flag(backend.base_url().is_none()),
+            );
+        }
+    }
+    for (name, test) in ASYNC_PROCESS_TESTS {
+        let test = *test;
+        trials.push(Trial::test(format!("sqlite::{name}"), move || {
+            run_async(test)
+        }));
     }
     for (name, test) in TRANSPORT_TESTS {
         let test = *test;

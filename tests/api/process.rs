@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use partnership::pb;
@@ -12,6 +13,10 @@ use partnership::pb::company_service_client::CompanyServiceClient;
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// The `/metrics` address, when the server was started with one.
+    pub metrics_addr: Option<String>,
+    /// Everything the server has logged so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -19,6 +24,18 @@ impl Server {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log lines so far that contain every one of `words`.
+    pub fn log_lines(&self, words: &[&str]) -> Vec<String> {
+        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        log.into_iter()
+            .filter(|line| words.iter().all(|w| line.contains(w)))
+            .collect()
     }
 }
 
@@ -31,17 +48,32 @@ impl Drop for Server {
 
 /// Starts `partnership serve` on `db_url` and waits until it listens.
 pub fn start(db_url: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_partnership"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
+    launch(db_url, &[], None)
+}
+
+/// Starts `partnership serve` on `db_url` with `flags` (and, with
+/// `fd_limit`, at most that many open files) and waits until it listens.
+/// The metrics listener is off unless `flags` name one.
+pub fn launch(db_url: &str, flags: &[&str], fd_limit: Option<u32>) -> Server {
+    let bin = env!("CARGO_BIN_EXE_partnership");
+    let mut command = match fd_limit {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    if !flags.contains(&"--metrics-listen") {
+        command.args(["--metrics-listen", "off"]);
+    }
+    let mut child = command
         .args(["--database-url", db_url, "--shutdown-grace", "10"])
+        .args(flags)
         .env("PARTNERSHIP_LOG_FORMAT", "text")
         .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -49,25 +81,47 @@ pub fn start(db_url: &str) -> Server {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let address = |line: &str| {
+        line.split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    };
+    let mut metrics_addr = None;
     let addr = loop {
         assert!(
             Instant::now() < deadline,
             "server did not report its address"
         );
         let line = lines.next().expect("server exited").expect("read line");
-        if let Some(rest) = line.split("addr=").nth(1)
-            && line.contains("listening")
+        if let Ok(mut log) = log.lock() {
+            log.push(line.clone());
+        }
+        if line.contains("metrics listening") {
+            metrics_addr = address(&line);
+        } else if line.contains("listening")
+            && let Some(addr) = address(&line)
         {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            break addr;
         }
     };
-    // Keep draining the output so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    // Keep reading the output, so the server never blocks on a full pipe
+    // and the test can look at what it logged.
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Ok(mut log) = sink.lock() {
+                log.push(line);
+            }
+        }
+    });
+    Server {
+        child,
+        addr,
+        metrics_addr,
+        log,
+    }
 }
 
 pub fn acknowledged_writes_survive_a_kill() {
@@ -198,7 +252,7 @@ pub fn sigterm_drains_calls_and_exits_in_time() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut server = start(&db_url);
     let addr = server.addr.clone();
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
 
     let (acked, failures) = runtime.block_on(async {
         let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
