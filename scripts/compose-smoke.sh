@@ -113,6 +113,12 @@ expect() {
 }
 addr=127.0.0.1:$grpc_port
 
+step "compose refuses to run without a database password"
+if POSTGRES_PASSWORD= docker-compose -p "$project" config -q 2>/dev/null; then
+  echo "compose smoke: docker-compose accepted an empty POSTGRES_PASSWORD" >&2
+  exit 1
+fi
+
 step "docker-compose up (builds the image with the committed Dockerfile)"
 docker-compose -p "$project" up -d --build
 
