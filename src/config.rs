@@ -62,6 +62,15 @@ pub struct HealthArgs {
     #[arg(long, env = "PARTNERSHIP_HEALTH_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
 
+    /// Client certificate (PEM) to present to a server that requires one
+    /// (mutual TLS); needs --tls-key.
+    #[arg(long, env = "PARTNERSHIP_HEALTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "PARTNERSHIP_HEALTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Name in the server certificate, when it differs from the address.
     #[arg(
         long,

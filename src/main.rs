@@ -74,10 +74,15 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
     };
     let store = Store::connect(&args.db.db_config()).await?;
     store.migrate().await?;
+    let bind = |addr, what: &'static str| async move {
+        server::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+    };
     let listeners = Listeners {
-        grpc: server::bind(args.listen).await?,
+        grpc: bind(args.listen, "gRPC (--listen)").await?,
         metrics: match args.metrics_listen.0 {
-            Some(addr) => Some(server::bind(addr).await?),
+            Some(addr) => Some(bind(addr, "metrics (--metrics-listen)").await?),
             None => None,
         },
     };
@@ -105,39 +110,60 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
 }
 
 /// Exits 0 when the server answers SERVING; for container health checks.
+/// Every failure says what was tried and what to do.
 async fn health(args: &HealthArgs) -> Result<(), BoxError> {
-    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
 
-    let scheme = if args.tls_ca.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", args.addr))?
+    let addr = args.addr;
+    let tls = args.tls_ca.is_some();
+    let scheme = if tls { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))?
         .connect_timeout(Duration::from_secs(args.timeout))
         .timeout(Duration::from_secs(args.timeout));
     if let Some(ca) = &args.tls_ca {
-        endpoint = endpoint.tls_config(
-            ClientTlsConfig::new()
-                .ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?))
-                .domain_name(args.tls_domain.clone()),
-        )?;
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?))
+            .domain_name(args.tls_domain.clone());
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            config = config.identity(Identity::from_pem(
+                read(cert, "client certificate")?,
+                read(key, "client key")?,
+            ));
+        }
+        endpoint = endpoint.tls_config(config)?;
     }
-    let channel = endpoint.connect().await?;
+    let hint = |e: &dyn std::error::Error| {
+        let chain = partnership::api::cause_chain(e);
+        let advice = if chain.contains("refused") {
+            "is the server running and listening there (--addr)?"
+        } else if !tls {
+            "if the server serves TLS, pass --tls-ca (and --tls-cert/--tls-key if it requires client certificates); otherwise check --addr"
+        } else if tls
+            && (chain.contains("CertificateRequired") || chain.contains("certificate required"))
+        {
+            "the server requires a client certificate (mutual TLS): pass --tls-cert and --tls-key"
+        } else {
+            "check --tls-ca, --tls-domain and, for mutual TLS, --tls-cert/--tls-key"
+        };
+        format!("health check of {scheme}://{addr} failed: {chain}; {advice}")
+    };
+    let channel = endpoint.connect().await.map_err(|e| hint(&e))?;
     let status = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: args.service.clone(),
         })
-        .await?
+        .await
+        .map_err(|e| hint(&e))?
         .into_inner()
         .status;
     if status == ServingStatus::Serving as i32 {
         println!("SERVING");
         Ok(())
     } else {
-        Err(format!("not serving (status {status})").into())
+        let name = ServingStatus::try_from(status).map_or("unknown", |s| s.as_str_name());
+        Err(format!("{addr} answers {name}").into())
     }
 }

@@ -92,6 +92,10 @@ const TRANSPORT_TESTS: &[(&str, DbTestFn)] = &[
         "transport::mutual_tls_requires_a_client_certificate",
         |db| Box::pin(transport::mutual_tls_requires_a_client_certificate(db)),
     ),
+    (
+        "transport::health_command_speaks_mutual_tls_and_says_what_failed",
+        |db| Box::pin(transport::health_command_speaks_mutual_tls_and_says_what_failed(db)),
+    ),
     ("transport::grpc_web_over_http1_with_cors", |db| {
         Box::pin(transport::grpc_web_over_http1_with_cors(db))
     }),

@@ -301,3 +301,85 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
     assert_eq!(allowed(&headers), None);
     app.stop().await;
 }
+
+/// Runs `partnership health` with `args`: whether it succeeded, and what it
+/// printed.
+async fn health_command(args: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_partnership"))
+            .arg("health")
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run partnership health");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .expect("health command")
+}
+
+/// Issue: `partnership health` could not present a client certificate, so
+/// the container HEALTHCHECK failed under mutual TLS, and its failures did
+/// not say what to do. It can now, and each failure names the address and
+/// the remedy.
+pub async fn health_command_speaks_mutual_tls_and_says_what_failed(db: TestDb) {
+    let pki = pki();
+    let app = App::spawn_with(
+        &db,
+        ServerConfig {
+            tls: Some(TlsConfig {
+                cert: pki.server_cert.clone().into_bytes(),
+                key: pki.server_key.clone().into_bytes(),
+                client_ca: Some(pki.ca.clone().into_bytes()),
+            }),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path.display().to_string()
+    };
+    let ca = file("ca.pem", &pki.ca);
+    let cert = file("client.pem", &pki.client_cert);
+    let key = file("client.key", &pki.client_key);
+    let addr = app.addr.to_string();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["--addr".to_owned(), addr.clone()];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+
+    let (ok, out) = health_command(with(&[
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ]))
+    .await;
+    assert!(ok, "health under mutual TLS failed: {out}");
+    assert!(out.contains("SERVING"), "{out}");
+
+    let (ok, out) = health_command(with(&["--tls-ca", &ca])).await;
+    assert!(!ok, "health without a client certificate succeeded");
+    assert!(out.contains(&addr) && out.contains("--tls-cert"), "{out}");
+
+    let (ok, out) = health_command(with(&[])).await;
+    assert!(!ok);
+    assert!(out.contains(&addr) && out.contains("--tls-ca"), "{out}");
+    app.stop().await;
+
+    // Nothing listens on the port any more.
+    let (ok, out) = health_command(with(&["--timeout", "1"])).await;
+    assert!(!ok);
+    assert!(out.contains(&addr) && out.contains("--addr"), "{out}");
+}
