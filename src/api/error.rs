@@ -256,9 +256,11 @@ impl From<ApiError> for Status {
                 Duration::from_millis(50),
             );
         }
+        // One scheme for every error: `fields` lists the request fields at
+        // fault (comma-separated), `resource` names the resource concerned.
         let mut metadata = HashMap::new();
         if let Some(field) = &rejection.field {
-            metadata.insert("field".to_owned(), field.clone());
+            metadata.insert("fields".to_owned(), field.clone());
         }
         if let Some(resource) = &rejection.resource {
             metadata.insert("resource".to_owned(), resource.clone());
@@ -303,4 +305,36 @@ fn resource_type(name: &str) -> &'static str {
         Collection::Programs
     };
     collection.resource_type()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `ErrorInfo` reason the service sends is documented in the
+    /// README's table of reasons.
+    #[test]
+    fn every_reason_is_documented() {
+        let readme = include_str!("../../README.md");
+        let sources = [
+            include_str!("error.rs"),
+            include_str!("../server/limits.rs"),
+        ];
+        let mut reasons = Vec::new();
+        for source in sources {
+            for literal in source.split('"').skip(1).step_by(2) {
+                let is_reason = literal.len() > 3
+                    && literal.contains('_')
+                    && literal.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                if is_reason {
+                    reasons.push(literal);
+                }
+            }
+        }
+        assert!(reasons.len() > 15, "found only {reasons:?}");
+        for reason in reasons {
+            assert!(
+                readme.contains(&format!("`{reason}`")),
+                "reason {reason} is not in the README's table"
+            );
+        }
+    }
 }

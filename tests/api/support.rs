@@ -263,6 +263,16 @@ pub fn assert_status(
     let details = status.get_error_details();
     let info = details.error_info().expect("ErrorInfo detail");
     assert_eq!(info.domain, "partnership.gov.kr");
+    // One metadata scheme: `fields` and `resource`, nothing else.
+    for key in info.metadata.keys() {
+        assert!(
+            matches!(
+                key.as_str(),
+                "fields" | "resource" | "limit_bytes" | "message_bytes"
+            ),
+            "unexpected ErrorInfo.metadata key {key}: {status:?}"
+        );
+    }
     assert!(
         info.reason
             .chars()
@@ -277,7 +287,14 @@ pub fn assert_status(
         let in_precondition = details
             .precondition_failure()
             .is_some_and(|p| p.violations.iter().any(|v| v.subject == field));
-        let in_metadata = info.metadata.get("field").is_some_and(|f| f == field);
+        let in_metadata = info
+            .metadata
+            .get("fields")
+            .is_some_and(|f| f.split(',').any(|f| f == field));
+        assert!(
+            in_metadata,
+            "ErrorInfo.metadata.fields does not name {field}: {status:?}"
+        );
         assert!(
             in_bad_request || in_precondition || in_metadata,
             "field {field} not named in {status:?}"
