@@ -334,7 +334,7 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
         if let Some((sme, outcomes)) = case.partner {
             let outcomes = outcomes
                 .iter()
-                .map(|(metric, what)| Outcome::parse(metric, 0.0, 0.0, "", what))
+                .map(|(metric, what)| Outcome::parse(metric, None, None, "", what))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| invalid("outcome", e))?;
             let data = Participation {

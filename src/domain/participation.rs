@@ -9,8 +9,10 @@ use super::{Lines, ResourceId, Won, check_text};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub metric: String,
-    pub baseline: f64,
-    pub achieved: f64,
+    /// `None` when not measured.
+    pub baseline: Option<f64>,
+    /// `None` when not measured.
+    pub achieved: Option<f64>,
     pub unit: String,
     /// What changed, in words, when no figures are published.
     #[serde(default)]
@@ -20,8 +22,8 @@ pub struct Outcome {
 impl Outcome {
     pub fn parse(
         metric: &str,
-        baseline: f64,
-        achieved: f64,
+        baseline: Option<f64>,
+        achieved: Option<f64>,
         unit: &str,
         description: &str,
     ) -> Result<Self, String> {
@@ -40,7 +42,11 @@ impl Outcome {
         check_text(metric, Lines::Single).map_err(|e| format!("metric {e}"))?;
         check_text(unit, Lines::Single).map_err(|e| format!("unit {e}"))?;
         check_text(description, Lines::Multi).map_err(|e| format!("description {e}"))?;
-        if !baseline.is_finite() || !achieved.is_finite() {
+        if [baseline, achieved]
+            .into_iter()
+            .flatten()
+            .any(|v| !v.is_finite())
+        {
             return Err("baseline and achieved must be finite numbers".to_owned());
         }
         Ok(Self {

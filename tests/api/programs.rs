@@ -15,8 +15,8 @@ fn participation(sme: &str) -> pb::Participation {
         joined_date: date(2026, 3, 10),
         outcomes: vec![pb::Outcome {
             metric: "inventory cost".into(),
-            baseline: 100.0,
-            achieved: 72.5,
+            baseline: Some(100.0),
+            achieved: Some(72.5),
             unit: "percent".into(),
             description: String::new(),
         }],
@@ -149,7 +149,7 @@ pub async fn participation_rules(mut app: App) {
         .expect("create");
     assert_eq!(created.name, "programs/smart/participations/hs");
     assert_eq!(created.outcomes.len(), 1);
-    assert_eq!(created.outcomes[0].achieved, 72.5);
+    assert_eq!(created.outcomes[0].achieved, Some(72.5));
 
     let dup = create_participation(&mut app, &program.name, "smes/hongseong", "hs2").await;
     assert_status(dup, Code::AlreadyExists, Some("participation.sme"));
@@ -481,5 +481,71 @@ pub async fn delete_sme_with_participations_needs_force(mut app: App) {
         })
         .await;
     assert_status(r, Code::FailedPrecondition, Some("name"));
+    app.stop().await;
+}
+
+/// An outcome's figures are optional: one not measured reads back as
+/// absent, a measured 0 as 0.
+pub async fn outcome_figures_can_be_unmeasured(mut app: App) {
+    let host = create_company(&mut app, "host", "").await;
+    let program = crate::support::create_program(&mut app, "p1", &host.name).await;
+    let sme = crate::support::create_sme(&mut app, "s1").await;
+    let created = app
+        .programs
+        .create_participation(pb::CreateParticipationRequest {
+            parent: program.name.clone(),
+            participation: Some(pb::Participation {
+                sme: sme.name.clone(),
+                outcomes: vec![
+                    pb::Outcome {
+                        metric: "inventory cost".into(),
+                        description: "reduced".into(),
+                        ..Default::default()
+                    },
+                    pb::Outcome {
+                        metric: "defects".into(),
+                        baseline: Some(0.0),
+                        achieved: Some(0.0),
+                        unit: "per 1,000".into(),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let got = app
+        .programs
+        .get_participation(pb::GetParticipationRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.outcomes[0].baseline, None);
+    assert_eq!(got.outcomes[0].achieved, None);
+    assert_eq!(got.outcomes[1].baseline, Some(0.0));
+    assert_eq!(got.outcomes[1].achieved, Some(0.0));
+    let other = crate::support::create_sme(&mut app, "s2").await;
+    let r = app
+        .programs
+        .create_participation(pb::CreateParticipationRequest {
+            parent: program.name.clone(),
+            participation: Some(pb::Participation {
+                sme: other.name,
+                outcomes: vec![pb::Outcome {
+                    metric: "yield".into(),
+                    achieved: Some(f64::NAN),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    crate::support::assert_status(r, Code::InvalidArgument, Some("participation.outcomes[0]"));
     app.stop().await;
 }
