@@ -326,6 +326,9 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
             start_date: None,
             end_date: None,
             budget_krw: None,
+            // The article names no co-hosts or co-funders of these cases.
+            co_hosts: Vec::new(),
+            funders: Vec::new(),
         };
         let r = store
             .create::<Programs>(id(case.id)?, data, true, None, no_response)

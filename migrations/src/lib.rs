@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_tables;
 mod m20261126_000002_add_demo_flag;
+mod m20261126_000003_add_program_co_hosts_and_funders;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_tables::Migration),
             Box::new(m20261126_000002_add_demo_flag::Migration),
+            Box::new(m20261126_000003_add_program_co_hosts_and_funders::Migration),
         ]
     }
 }

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{
     BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, EnterpriseClass,
-    EnterpriseSize, KsicCode, Outcome, Participation, Program, ProgramKind, ProgramState, Region,
-    Violations, Won, parse_date,
+    EnterpriseSize, Funder, KsicCode, MAX_PARTNERS, Outcome, Participation, Program, ProgramKind,
+    ProgramState, Region, ResourceId, Violations, Won, parse_date,
 };
 use crate::pb;
 use crate::pb::google::r#type::Date;
@@ -185,6 +185,8 @@ super::mask::masked!(pb::Program {
     start_date,
     end_date,
     budget_krw,
+    co_hosts,
+    funders,
 });
 super::mask::masked!(pb::Participation {
     sme,
@@ -307,7 +309,62 @@ pub fn encode_program(s: &Stored<Program>) -> pb::Program {
         delete_time: s.delete_time.map(timestamp),
         etag: s.etag(),
         demo: s.demo,
+        co_hosts: d
+            .co_hosts
+            .iter()
+            .map(|c| Collection::Companies.name_of(c))
+            .collect(),
+        funders: d
+            .funders
+            .iter()
+            .map(|f| pb::Funder {
+                display_name: f.display_name.to_string(),
+                contribution_krw: f.contribution_krw.map(Won::get),
+            })
+            .collect(),
     }
+}
+
+/// The co-hosts of a program: company names, distinct, not the host.
+fn parse_co_hosts(names: &[String], host: Option<&ResourceId>) -> Result<Vec<ResourceId>, String> {
+    let ids = names
+        .iter()
+        .map(|n| Collection::Companies.parse_name(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    match host {
+        Some(host) => Program::check_co_hosts(host, &ids).map(|()| ids),
+        None => Ok(ids),
+    }
+}
+
+/// The funders of a program, each checked at `{at}.funders[i]`.
+fn parse_funders(v: &mut Fields<'_>, funders: &[pb::Funder]) -> Option<Vec<Funder>> {
+    if funders.len() > MAX_PARTNERS {
+        v.add(
+            "funders",
+            format!("at most {MAX_PARTNERS} funders, got {}", funders.len()),
+        );
+        return None;
+    }
+    let parsed: Vec<Option<Funder>> = funders
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = v.check(
+                &format!("funders[{i}].display_name"),
+                DisplayName::parse(&f.display_name),
+            );
+            let amount = v.check(
+                &format!("funders[{i}].contribution_krw"),
+                f.contribution_krw.map(Won::parse).transpose(),
+            );
+            Some(Funder {
+                display_name: name?,
+                contribution_krw: amount?,
+            })
+        })
+        .collect();
+    parsed.into_iter().collect()
 }
 
 pub fn parse_program(p: &pb::Program, at: &str) -> Result<Program, Violations> {
@@ -340,8 +397,15 @@ pub fn parse_program(p: &pb::Program, at: &str) -> Result<Program, Violations> {
         v.check("end_date", Program::check_dates(s, e));
     }
     let budget = v.check("budget_krw", p.budget_krw.map(Won::parse).transpose());
+    let co_hosts = v.check(
+        "co_hosts",
+        parse_co_hosts(&p.co_hosts, host_company.as_ref()),
+    );
+    let funders = parse_funders(&mut v, &p.funders);
     v.0.finish_some(|| {
         Some(Program {
+            co_hosts: co_hosts?,
+            funders: funders?,
             display_name: display_name?,
             description: description?,
             host_company: host_company?,

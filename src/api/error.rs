@@ -114,6 +114,7 @@ fn reference_field(reference: Reference, action: Action) -> &'static str {
     match (action, reference) {
         (Action::Undelete, _) => "name",
         (_, Reference::HostCompany) => "program.host_company",
+        (_, Reference::CoHost) => "program.co_hosts",
         (_, Reference::Sme) => "participation.sme",
         (_, Reference::Program) => "parent",
     }
@@ -158,6 +159,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
                 Reference::HostCompany => {
                     Rejection::new(Code::FailedPrecondition, "HOST_COMPANY_NOT_FOUND")
                 }
+                Reference::CoHost => Rejection::new(Code::FailedPrecondition, "CO_HOST_NOT_FOUND"),
                 Reference::Sme => Rejection::new(Code::FailedPrecondition, "SME_NOT_FOUND"),
             };
             rejection
@@ -169,6 +171,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
             match reference {
                 Reference::Program => "PROGRAM_DELETED",
                 Reference::HostCompany => "HOST_COMPANY_DELETED",
+                Reference::CoHost => "CO_HOST_DELETED",
                 Reference::Sme => "SME_DELETED",
             },
         )

@@ -20,7 +20,7 @@ pub use ksic::KsicCode;
 pub use names::{Collection, ParticipationName, ResourceId, etag_for};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, QueryShape, parse_page_size};
 pub use participation::{Outcome, Participation};
-pub use program::{Program, ProgramKind, ProgramState, parse_date};
+pub use program::{Funder, MAX_PARTNERS, Program, ProgramKind, ProgramState, parse_date};
 pub(crate) use program::{program_kinds, program_states};
 pub use text::{DisplayName, Lines, Won, check_text};
 pub use violation::{FieldViolation, Violations};

@@ -66,7 +66,20 @@ pub struct Program {
     pub start_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
     pub budget_krw: Option<Won>,
+    /// Companies running the program with the host; distinct, not the host.
+    pub co_hosts: Vec<ResourceId>,
+    pub funders: Vec<Funder>,
 }
+
+/// A body co-funding a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Funder {
+    pub display_name: DisplayName,
+    pub contribution_krw: Option<Won>,
+}
+
+/// Most co-hosts, and most funders, of one program.
+pub const MAX_PARTNERS: usize = 20;
 
 impl Program {
     /// Checks a description's length and characters.
@@ -80,6 +93,26 @@ impl Program {
         } else {
             Ok(text.to_owned())
         }
+    }
+
+    /// Checks the co-hosts: distinct, not the host, at most
+    /// [`MAX_PARTNERS`].
+    pub fn check_co_hosts(host: &ResourceId, co_hosts: &[ResourceId]) -> Result<(), String> {
+        if co_hosts.len() > MAX_PARTNERS {
+            return Err(format!(
+                "at most {MAX_PARTNERS} co-hosts, got {}",
+                co_hosts.len()
+            ));
+        }
+        for (i, c) in co_hosts.iter().enumerate() {
+            if c == host {
+                return Err(format!("companies/{c} is the host company"));
+            }
+            if co_hosts[..i].contains(c) {
+                return Err(format!("companies/{c} is named twice"));
+            }
+        }
+        Ok(())
     }
 
     /// Checks that a program does not end before it starts.

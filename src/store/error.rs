@@ -12,6 +12,8 @@ use crate::domain::{Collection, Violations};
 pub enum Reference {
     /// The company hosting a program.
     HostCompany,
+    /// A company co-hosting a program.
+    CoHost,
     /// The program a participation belongs to (its parent).
     Program,
     /// The SME taking part in a program.
@@ -22,6 +24,7 @@ impl std::fmt::Display for Reference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::HostCompany => "host company",
+            Self::CoHost => "co-hosting company",
             Self::Program => "program",
             Self::Sme => "SME",
         })

@@ -7,10 +7,32 @@ use super::entity::{company, participation, program};
 use super::error::Reference;
 use super::table::{Children, Table};
 use super::{StoreError, valid};
-use crate::domain::{Collection, DisplayName, Program, ResourceId, Won};
+use crate::domain::{Collection, DisplayName, Funder, Program, ResourceId, Won};
 
 /// The `programs` table.
 pub struct Programs;
+
+/// A funder as stored in the `funders` JSON column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredFunder {
+    display_name: String,
+    contribution_krw: Option<i64>,
+}
+
+/// A JSON array column; NULL is the empty list.
+fn json_list<T: serde::de::DeserializeOwned>(
+    column: &'static str,
+    text: Option<&str>,
+) -> Result<Vec<T>, StoreError> {
+    text.map_or(Ok(Vec::new()), |t| valid(column, serde_json::from_str(t)))
+}
+
+/// A list as a JSON array column; the empty list is NULL.
+fn json_text<T: serde::Serialize>(items: impl Iterator<Item = T>) -> Option<String> {
+    let items: Vec<T> = items.collect();
+    // A list of strings and integers always serializes.
+    (!items.is_empty()).then(|| serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned()))
+}
 
 /// The record `id` of `E`, which `reference` points to, must exist and be
 /// live.
@@ -55,6 +77,22 @@ impl Table for Programs {
             start_date: m.start_date,
             end_date: m.end_date,
             budget_krw: valid("budget_krw", m.budget_krw.map(Won::parse).transpose())?,
+            co_hosts: json_list::<String>("co_hosts", m.co_hosts.as_deref())?
+                .into_iter()
+                .map(ResourceId::from_stored)
+                .collect(),
+            funders: json_list::<StoredFunder>("funders", m.funders.as_deref())?
+                .into_iter()
+                .map(|f| {
+                    Ok(Funder {
+                        display_name: valid("funders", DisplayName::parse(&f.display_name))?,
+                        contribution_krw: valid(
+                            "funders",
+                            f.contribution_krw.map(Won::parse).transpose(),
+                        )?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
         };
         Ok((ResourceId::from_stored(m.id), data))
     }
@@ -71,28 +109,35 @@ impl Table for Programs {
             start_date: Set(d.start_date),
             end_date: Set(d.end_date),
             budget_krw: Set(d.budget_krw.map(Won::get)),
+            co_hosts: Set(json_text(d.co_hosts.iter().map(ResourceId::to_string))),
+            funders: Set(json_text(d.funders.iter().map(|f| StoredFunder {
+                display_name: f.display_name.to_string(),
+                contribution_krw: f.contribution_krw.map(Won::get),
+            }))),
             ..Default::default()
         }
     }
 
-    /// The host company must exist and be live.
+    /// The host company and every co-host must exist and be live (those
+    /// an update leaves as they were are not checked again).
     async fn check_write(
         txn: &DatabaseTransaction,
         _key: &ResourceId,
         data: &Program,
         before: Option<&Program>,
     ) -> Result<(), StoreError> {
-        if before.is_some_and(|b| b.host_company == data.host_company) {
-            return Ok(());
+        let host = std::iter::once((Reference::HostCompany, &data.host_company))
+            .filter(|_| before.is_none_or(|b| b.host_company != data.host_company));
+        let co_hosts = data
+            .co_hosts
+            .iter()
+            .filter(|c| before.is_none_or(|b| !b.co_hosts.contains(c)))
+            .map(|c| (Reference::CoHost, c));
+        for (reference, id) in host.chain(co_hosts) {
+            let name = Collection::Companies.name_of(id);
+            check_reference::<company::Entity>(txn, reference, name, id.as_str()).await?;
         }
-        let host = &data.host_company;
-        check_reference::<company::Entity>(
-            txn,
-            Reference::HostCompany,
-            Collection::Companies.name_of(host),
-            host.as_str(),
-        )
-        .await
+        Ok(())
     }
 
     /// A program's participations.

@@ -49,6 +49,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     programs::update_program_and_participation,
     programs::delete_sme_with_participations_needs_force,
     programs::outcome_figures_can_be_unmeasured,
+    programs::co_hosts_and_funders,
     service::health_and_reflection_are_served,
     service::request_id_header_is_echoed,
     service::seed_demo_is_idempotent_and_marked,

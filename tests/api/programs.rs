@@ -549,3 +549,134 @@ pub async fn outcome_figures_can_be_unmeasured(mut app: App) {
     crate::support::assert_status(r, Code::InvalidArgument, Some("participation.outcomes[0]"));
     app.stop().await;
 }
+
+/// A program may name co-hosting companies and co-funders: co-hosts are
+/// validated like the host (live companies, not the host, no repeats),
+/// funders like any name and amount; both round-trip and can be updated.
+pub async fn co_hosts_and_funders(mut app: App) {
+    let host = create_company(&mut app, "host", "").await;
+    let partner = create_company(&mut app, "partner", "").await;
+    let gone = create_company(&mut app, "gone", "").await;
+    app.companies
+        .delete_company(pb::DeleteCompanyRequest {
+            name: gone.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete");
+    let with = |co_hosts: Vec<String>, funders: Vec<pb::Funder>| pb::CreateProgramRequest {
+        program: Some(pb::Program {
+            co_hosts,
+            funders,
+            ..crate::support::program("Win-win smart factory", &host.name)
+        }),
+        ..Default::default()
+    };
+    let ministry = pb::Funder {
+        display_name: "Ministry of SMEs and Startups".into(),
+        contribution_krw: Some(1_000_000_000),
+    };
+    let created = app
+        .programs
+        .create_program(with(vec![partner.name.clone()], vec![ministry.clone()]))
+        .await
+        .expect("create")
+        .into_inner();
+    assert_eq!(created.co_hosts, vec![partner.name.clone()]);
+    assert_eq!(created.funders, vec![ministry.clone()]);
+    let got = app
+        .programs
+        .get_program(pb::GetProgramRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got, created);
+
+    let cases = [
+        (
+            vec!["companies/missing".to_owned()],
+            Code::FailedPrecondition,
+            "program.co_hosts",
+            "CO_HOST_NOT_FOUND",
+        ),
+        (
+            vec![gone.name.clone()],
+            Code::FailedPrecondition,
+            "program.co_hosts",
+            "CO_HOST_DELETED",
+        ),
+        (
+            vec![host.name.clone()],
+            Code::InvalidArgument,
+            "program.co_hosts",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            vec![partner.name.clone(), partner.name.clone()],
+            Code::InvalidArgument,
+            "program.co_hosts",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            vec!["smes/not-a-company".to_owned()],
+            Code::InvalidArgument,
+            "program.co_hosts",
+            "INVALID_ARGUMENT",
+        ),
+    ];
+    for (co_hosts, code, field, reason) in cases {
+        let r = app
+            .programs
+            .create_program(with(co_hosts.clone(), vec![]))
+            .await;
+        let reason_of = r.as_ref().err().and_then(|s| {
+            tonic_types::StatusExt::get_error_details(s)
+                .error_info()
+                .map(|i| i.reason.clone())
+        });
+        assert_eq!(reason_of.as_deref(), Some(reason), "{co_hosts:?}");
+        crate::support::assert_status(r, code, Some(field));
+    }
+    for (funder, field) in [
+        (
+            pb::Funder {
+                display_name: " ".into(),
+                contribution_krw: None,
+            },
+            "program.funders[0].display_name",
+        ),
+        (
+            pb::Funder {
+                display_name: "Fund".into(),
+                contribution_krw: Some(-1),
+            },
+            "program.funders[0].contribution_krw",
+        ),
+    ] {
+        let r = app
+            .programs
+            .create_program(with(vec![], vec![funder]))
+            .await;
+        crate::support::assert_status(r, Code::InvalidArgument, Some(field));
+    }
+
+    // An update replaces the lists named in the mask.
+    let updated = app
+        .programs
+        .update_program(pb::UpdateProgramRequest {
+            program: Some(pb::Program {
+                name: created.name.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["co_hosts".into(), "funders".into()],
+            }),
+        })
+        .await
+        .expect("clear")
+        .into_inner();
+    assert!(updated.co_hosts.is_empty() && updated.funders.is_empty());
+    app.stop().await;
+}

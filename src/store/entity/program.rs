@@ -15,6 +15,12 @@ super::resource_model!("programs" {
     start_date: Option<ChronoDate>,
     end_date: Option<ChronoDate>,
     budget_krw: Option<i64>,
+    /// JSON array of company ids; NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    co_hosts: Option<String>,
+    /// JSON array of `{display_name, contribution_krw}`; NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    funders: Option<String>,
 });
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
