@@ -1,6 +1,7 @@
 'use strict';
 // node example.js [ADDRESS]: creates a company and a program, lists programs,
-// and prints the details of a rejected request.
+// prints the details of a rejected request, and deletes what it created (a
+// soft delete, so nothing it made stays live).
 
 const crypto = require('node:crypto');
 const { connect, call, errorDetails } = require('./client');
@@ -38,6 +39,9 @@ async function main(address) {
       console.log(`  ${v.field}: ${v.description}`);
     }
   }
+  // Clean up: the company and, with force, its program.
+  await call(companies, 'DeleteCompany', { name: company.name, force: true });
+  console.log('deleted', company.name, 'and its program');
   companies.close();
   programs.close();
 }

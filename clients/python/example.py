@@ -1,5 +1,6 @@
 """Calls the partnership service: creates a company and a program, lists
-programs, and reads the details of a rejected request.
+programs, reads the details of a rejected request, and deletes what it
+created (a soft delete, so nothing it made stays live).
 
     python generate.py && PYTHONPATH=gen python example.py [ADDRESS]
 """
@@ -69,6 +70,10 @@ def main(address: str) -> None:
                     detail.Unpack(bad)
                     for v in bad.field_violations:
                         print(f"  {v.field}: {v.description}")
+
+        # Clean up: the company and, with force, its program.
+        companies.DeleteCompany(company_pb2.DeleteCompanyRequest(name=company.name, force=True))
+        print("deleted", company.name, "and its program")
 
 
 if __name__ == "__main__":
