@@ -151,6 +151,10 @@ const PROCESS_TESTS: &[(&str, fn())] = &[
         process::seed_demo_subcommand_is_idempotent,
     ),
     (
+        "process::a_taken_address_is_named",
+        process::a_taken_address_is_named,
+    ),
+    (
         "process::sigterm_drains_calls_and_exits_in_time",
         process::sigterm_drains_calls_and_exits_in_time,
     ),

@@ -368,3 +368,30 @@ pub fn seed_demo_subcommand_is_idempotent() {
     assert!(run().contains(&format!("{total} records created, 0 already present")));
     assert!(run().contains(&format!("0 records created, {total} already present")));
 }
+
+/// A listener that cannot bind names itself and its address.
+pub fn a_taken_address_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}/bind.db?mode=rwc", dir.path().display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    for (flag, what) in [("--listen", "gRPC"), ("--metrics-listen", "metrics")] {
+        let mut args = vec!["serve", "--database-url", &db_url];
+        if flag == "--listen" {
+            args.extend(["--listen", &addr, "--metrics-listen", "off"]);
+        } else {
+            args.extend(["--listen", "127.0.0.1:0", "--metrics-listen", &addr]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_partnership"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run partnership");
+        assert!(!out.status.success(), "bound a taken address");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&addr) && text.contains(what) && text.contains(flag),
+            "{text}"
+        );
+    }
+}
