@@ -170,6 +170,10 @@ fn is_collision(err: &DbErr) -> bool {
         return true;
     }
     match driver_error(err) {
+        // The driver found the connection out of step with the server when
+        // it began a transaction (seen on MariaDB under heavy load): a
+        // fresh attempt takes another connection.
+        Some(sea_orm::sqlx::Error::BeginFailed) => true,
         Some(sea_orm::sqlx::Error::Database(db)) => {
             let code = db.code().unwrap_or_default();
             // PostgreSQL: 40001 serialization failure, 40P01 deadlock.

@@ -133,6 +133,21 @@ impl Store {
                 .acquire_timeout(config.acquire_timeout)
                 .connect_timeout(Duration::from_secs(10))
                 .sqlx_logging(false)
+                // A connection handed back inside a transaction the driver
+                // still counts (a call cancelled mid-transaction) is closed,
+                // not reused: the next transaction on it would fail.
+                .map_sqlx_mysql_pool_opts(|o| {
+                    o.after_release(|conn, _| {
+                        let clean = !sea_orm::sqlx::Connection::is_in_transaction(conn);
+                        Box::pin(async move { Ok(clean) })
+                    })
+                })
+                .map_sqlx_postgres_pool_opts(|o| {
+                    o.after_release(|conn, _| {
+                        let clean = !sea_orm::sqlx::Connection::is_in_transaction(conn);
+                        Box::pin(async move { Ok(clean) })
+                    })
+                })
                 .map_sqlx_sqlite_opts(|o| {
                     o.journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Full)
@@ -207,10 +222,19 @@ impl Store {
         Ok(Migrator::up(&self.write, None).await?)
     }
 
-    /// Checks the database answers within `timeout`.
+    /// Checks the database answers within `timeout`. The ping itself runs
+    /// to its end in a task of its own even when the answer comes too late:
+    /// the MySQL driver's ping is not cancel-safe (a ping dropped between
+    /// request and answer leaves the answer on the connection, where the
+    /// next statement would take it for its own).
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
-        match tokio::time::timeout(timeout, self.read.ping()).await {
-            Ok(answer) => Ok(answer?),
+        let read = self.read.clone();
+        let ping = tokio::spawn(async move { read.ping().await });
+        match tokio::time::timeout(timeout, ping).await {
+            Ok(Ok(answer)) => Ok(answer?),
+            Ok(Err(e)) => Err(StoreError::Unavailable(sea_orm::DbErr::Custom(format!(
+                "the ping task failed: {e}"
+            )))),
             Err(_) => Err(StoreError::Unavailable(sea_orm::DbErr::Custom(format!(
                 "no answer to a ping within {timeout:?}"
             )))),

@@ -301,7 +301,11 @@ impl Store {
         let mut tries = 0;
         loop {
             tries += 1;
-            let txn = Arc::new(self.begin_write().await?);
+            let txn = match self.begin_write().await {
+                Ok(txn) => Arc::new(txn),
+                Err(e) if e.is_retryable() && tries < MAX_ATTEMPTS => continue,
+                Err(e) => return Err(e),
+            };
             let result = attempt(txn.clone()).await;
             let Ok(txn) = Arc::try_unwrap(txn) else {
                 return Err(StoreError::corrupt(

@@ -479,3 +479,42 @@ pub async fn an_older_version_refuses_a_newer_schema(db: TestDb) {
         "{output}"
     );
 }
+
+/// A health probe that gives up on a slow ping must not leave the ping's
+/// answer on the connection (the MySQL driver's ping is not cancel-safe):
+/// writes acknowledged after many abandoned pings are all there.
+pub async fn abandoned_pings_leave_connections_in_step(db: TestDb) {
+    use partnership::domain::{DisplayName, Enterprise, EnterpriseSize, ResourceId};
+    use partnership::store::{Companies, Store};
+    let store = Store::connect(&partnership::store::DbConfig {
+        max_connections: 2,
+        ..db.config()
+    })
+    .await
+    .expect("connect");
+    store.migrate().await.expect("migrate");
+    for i in 0..100 {
+        // Gives up almost at once: the ping is abandoned mid-flight.
+        let _ = store.ping(Duration::from_nanos(1)).await;
+        let id = ResourceId::parse(&format!("c{i}")).expect("id");
+        let data = Enterprise {
+            display_name: DisplayName::parse(&format!("Company {i}")).expect("name"),
+            business_number: None,
+            corporate_number: None,
+            size: EnterpriseSize::Large,
+            ksic: None,
+            region: None,
+            employee_count: None,
+            annual_revenue_krw: None,
+        };
+        store
+            .create::<Companies>(id.clone(), data, false, None, |_| Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("create {i}: {e:?}"));
+        store
+            .get::<Companies>(&id)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged company {i} is missing: {e:?}"));
+    }
+    store.close().await;
+}

@@ -77,6 +77,9 @@ const PROCESS_DB_TESTS: &[(&str, DbTestFn)] = &[
             ))
         },
     ),
+    ("faults::abandoned_pings_leave_connections_in_step", |db| {
+        Box::pin(faults::abandoned_pings_leave_connections_in_step(db))
+    }),
     ("contention::racing_creates_get_precise_answers", |db| {
         Box::pin(contention::racing_creates_get_precise_answers(db))
     }),

@@ -173,6 +173,10 @@ impl App {
 
     /// Starts a server with `config` (health checked every 200 ms).
     pub async fn spawn_with(db: &TestDb, config: ServerConfig) -> App {
+        // PARTNERSHIP_TEST_LOG=1 shows the servers' logs, to debug a test.
+        if std::env::var_os("PARTNERSHIP_TEST_LOG").is_some() {
+            partnership::telemetry::init(partnership::config::LogFormat::Text);
+        }
         let store = Store::connect(&db.config()).await.expect("connect store");
         store.migrate().await.expect("migrate");
         let listener = server::bind("127.0.0.1:0".parse().expect("addr"))
