@@ -147,7 +147,7 @@ pub async fn database_outage_with_default_flags() {
         .await
         .expect("server");
     let channel = channel(&server).await;
-    let mut companies = CompanyServiceClient::new(channel.clone());
+    let companies = CompanyServiceClient::new(channel.clone());
     let mut health = HealthClient::new(channel.clone());
     let get = |mut client: CompanyServiceClient<Channel>| async move {
         let mut request = tonic::Request::new(pb::GetCompanyRequest {
@@ -243,8 +243,10 @@ pub async fn database_outage_with_default_flags() {
             assert!(took < Duration::from_millis(1800), "{code:?} took {took:?}");
         }
     }
-    companies = CompanyServiceClient::new(channel);
-    assert_eq!(get(companies).await.0, Code::NotFound);
+    assert_eq!(
+        get(CompanyServiceClient::new(channel)).await.0,
+        Code::NotFound
+    );
     drop(server);
 }
 

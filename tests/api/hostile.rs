@@ -200,7 +200,7 @@ pub async fn control_characters_are_refused_in_every_text_field(mut app: App) {
     }
     let program = create_program(&mut app, "p1", &host.name).await;
     let sme = crate::support::create_sme(&mut app, "s1").await;
-    for (i, outcome) in [
+    for outcome in [
         pb::Outcome {
             metric: "defects\u{0}".into(),
             ..Default::default()
@@ -215,10 +215,7 @@ pub async fn control_characters_are_refused_in_every_text_field(mut app: App) {
             description: "halved\u{0}".into(),
             ..Default::default()
         },
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ] {
         let r = app
             .programs
             .create_participation(pb::CreateParticipationRequest {
@@ -232,7 +229,6 @@ pub async fn control_characters_are_refused_in_every_text_field(mut app: App) {
             })
             .await;
         assert_status(r, Code::InvalidArgument, Some("participation.outcomes[0]"));
-        let _ = i;
     }
     // An update is held to the same rule and leaves the record as it was.
     let r = app
