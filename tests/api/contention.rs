@@ -41,7 +41,7 @@ async fn servers(db: &TestDb) -> (Vec<Server>, Vec<Channel>) {
 }
 
 /// A company and the program the callers contend for.
-async fn contended_program(channel: &Channel) -> pb::Program {
+pub async fn contended_program(channel: &Channel) -> pb::Program {
     let host = CompanyServiceClient::new(channel.clone())
         .create_company(pb::CreateCompanyRequest {
             company: Some(crate::support::company("Host", "")),

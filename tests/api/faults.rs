@@ -264,23 +264,8 @@ pub async fn calls_past_their_deadline_are_logged_and_counted() {
     .await
     .expect("server");
     let channel = channel(&server).await;
-    let host = CompanyServiceClient::new(channel.clone())
-        .create_company(pb::CreateCompanyRequest {
-            company: Some(crate::support::company("Host", "")),
-            ..Default::default()
-        })
-        .await
-        .expect("host")
-        .into_inner();
+    let program = crate::contention::contended_program(&channel).await;
     let mut programs = ProgramServiceClient::new(channel);
-    let program = programs
-        .create_program(pb::CreateProgramRequest {
-            program: Some(crate::support::program("Slow", &host.name)),
-            ..Default::default()
-        })
-        .await
-        .expect("program")
-        .into_inner();
 
     // Another writer holds the database: the update waits for it.
     let other = Database::connect(url.as_str()).await.expect("connect");

@@ -194,20 +194,23 @@ pub async fn tls_serves_encrypted_calls(db: TestDb) {
     app.stop().await;
 }
 
+/// A server that requires client certificates signed by `pki`'s CA.
+async fn spawn_mutual_tls(db: &TestDb, pki: &Pki) -> App {
+    let tls = TlsConfig {
+        cert: pki.server_cert.clone().into_bytes(),
+        key: pki.server_key.clone().into_bytes(),
+        client_ca: Some(pki.ca.clone().into_bytes()),
+    };
+    let config = ServerConfig {
+        tls: Some(tls),
+        ..ServerConfig::default()
+    };
+    App::spawn_with(db, config).await
+}
+
 pub async fn mutual_tls_requires_a_client_certificate(db: TestDb) {
     let pki = pki();
-    let app = App::spawn_with(
-        &db,
-        ServerConfig {
-            tls: Some(TlsConfig {
-                cert: pki.server_cert.clone().into_bytes(),
-                key: pki.server_key.clone().into_bytes(),
-                client_ca: Some(pki.ca.clone().into_bytes()),
-            }),
-            ..ServerConfig::default()
-        },
-    )
-    .await;
+    let app = spawn_mutual_tls(&db, &pki).await;
     let mut client = tls_client(&app, &pki, true).await.expect("mTLS connect");
     client
         .list_companies(pb::ListCompaniesRequest::default())
@@ -329,18 +332,7 @@ async fn health_command(args: Vec<String>) -> (bool, String) {
 /// the remedy.
 pub async fn health_command_speaks_mutual_tls_and_says_what_failed(db: TestDb) {
     let pki = pki();
-    let app = App::spawn_with(
-        &db,
-        ServerConfig {
-            tls: Some(TlsConfig {
-                cert: pki.server_cert.clone().into_bytes(),
-                key: pki.server_key.clone().into_bytes(),
-                client_ca: Some(pki.ca.clone().into_bytes()),
-            }),
-            ..ServerConfig::default()
-        },
-    )
-    .await;
+    let app = spawn_mutual_tls(&db, &pki).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = |name: &str, text: &str| {
         let path = dir.path().join(name);
