@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_tables;
 mod m20261126_000002_add_demo_flag;
 mod m20261126_000003_add_program_co_hosts_and_funders;
+mod m20261126_000004_add_query_indexes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_tables::Migration),
             Box::new(m20261126_000002_add_demo_flag::Migration),
             Box::new(m20261126_000003_add_program_co_hosts_and_funders::Migration),
+            Box::new(m20261126_000004_add_query_indexes::Migration),
         ]
     }
 }

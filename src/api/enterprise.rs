@@ -52,6 +52,7 @@ pub fn top_level<'a>(
     collection: Collection,
     filter: &'a str,
     order_by: &'a str,
+    search: &'a str,
     show_deleted: bool,
 ) -> QueryShape<'a> {
     QueryShape {
@@ -59,6 +60,7 @@ pub fn top_level<'a>(
         parent: "",
         filter,
         order_by,
+        search,
         show_deleted,
     }
 }
@@ -108,6 +110,7 @@ impl CompanyService for CompanyApi {
             Companies::COLLECTION,
             &r.filter,
             &r.order_by,
+            &r.search,
             r.show_deleted,
         );
         let args = ListArgs::new(shape, r.page_size, &r.page_token);
@@ -190,7 +193,13 @@ impl SmeService for SmeApi {
         request: Request<pb::ListSmesRequest>,
     ) -> Result<Response<pb::ListSmesResponse>, Status> {
         let r = request.into_inner();
-        let shape = top_level(Smes::COLLECTION, &r.filter, &r.order_by, r.show_deleted);
+        let shape = top_level(
+            Smes::COLLECTION,
+            &r.filter,
+            &r.order_by,
+            &r.search,
+            r.show_deleted,
+        );
         let args = ListArgs::new(shape, r.page_size, &r.page_token);
         let (smes, next_page_token, total_size) =
             resource::list::<Smes>(&self.store, &args).await?;

@@ -1,10 +1,13 @@
-//! The shared parts of List requests: page size, page token, and the
-//! `filter`/`order_by` fields that are declared but not supported yet.
+//! The shared parts of List requests: page size and token, `filter`,
+//! `order_by` and `search`, parsed into one store query.
 
-use crate::domain::{Cursor, PageToken, QueryShape, Violations, parse_page_size};
+use crate::domain::{
+    Cursor, PageToken, QueryShape, Violations, parse_filter, parse_order_by, parse_page_size,
+    parse_search,
+};
 use crate::store::PageQuery;
 
-/// The paging fields of a List request.
+/// The query fields of a List request.
 pub struct ListArgs<'a> {
     pub shape: QueryShape<'a>,
     pub page_size: i32,
@@ -20,29 +23,31 @@ impl<'a> ListArgs<'a> {
         }
     }
 
+    /// Every field checked at once, so a caller sees all that is wrong.
     pub fn page_query(&self) -> Result<PageQuery, Violations> {
+        let shape = &self.shape;
         let mut v = Violations::new();
         let size = v.check("page_size", parse_page_size(self.page_size));
-        for (field, value) in [
-            ("filter", self.shape.filter),
-            ("order_by", self.shape.order_by),
-        ] {
-            if !value.trim().is_empty() {
-                v.add(
-                    field,
-                    format!("{field} is not supported yet; leave it empty"),
-                );
-            }
-        }
-        let after = v.check("page_token", PageToken::parse(self.page_token, &self.shape));
-        match (size, after) {
-            (Some(size), Some(after)) if v.is_empty() => Ok(PageQuery {
-                size,
-                after,
-                show_deleted: self.shape.show_deleted,
-            }),
-            _ => Err(v),
-        }
+        let filter = v.check("filter", parse_filter(shape.collection, shape.filter));
+        let order = v.check("order_by", parse_order_by(shape.collection, shape.order_by));
+        let search = v.check("search", parse_search(shape.search));
+        let after = match &order {
+            Some(order) => v.check(
+                "page_token",
+                PageToken::parse(self.page_token, shape, order),
+            ),
+            None => None,
+        };
+        v.finish_some(|| {
+            Some(PageQuery {
+                size: size?,
+                after: after?,
+                show_deleted: shape.show_deleted,
+                filter: filter?,
+                order: order?,
+                search: search?,
+            })
+        })
     }
 
     pub fn next_token(&self, next: Option<Cursor>) -> String {

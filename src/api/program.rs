@@ -102,7 +102,13 @@ impl ProgramService for ProgramApi {
         request: Request<pb::ListProgramsRequest>,
     ) -> Result<Response<pb::ListProgramsResponse>, Status> {
         let r = request.into_inner();
-        let shape = top_level(Programs::COLLECTION, &r.filter, &r.order_by, r.show_deleted);
+        let shape = top_level(
+            Programs::COLLECTION,
+            &r.filter,
+            &r.order_by,
+            &r.search,
+            r.show_deleted,
+        );
         let args = ListArgs::new(shape, r.page_size, &r.page_token);
         let (programs, next_page_token, total_size) =
             resource::list::<Programs>(&self.store, &args).await?;
@@ -197,6 +203,7 @@ impl ProgramService for ProgramApi {
             parent: &r.parent,
             filter: &r.filter,
             order_by: &r.order_by,
+            search: "",
             show_deleted: r.show_deleted,
         };
         let args = ListArgs::new(shape, r.page_size, &r.page_token);

@@ -9,6 +9,7 @@ mod names;
 mod page;
 mod participation;
 mod program;
+mod query;
 mod text;
 mod violation;
 
@@ -22,5 +23,9 @@ pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, QueryShape, 
 pub use participation::{Outcome, Participation};
 pub use program::{Funder, MAX_PARTNERS, Program, ProgramKind, ProgramState, parse_date};
 pub(crate) use program::{program_kinds, program_states};
+pub use query::{
+    Field, FieldSpec, FieldType, Filter, Literal, Op, Order, OrderKey, Search, Wildcard, fields_of,
+    parse_filter, parse_order_by, parse_search,
+};
 pub use text::{DisplayName, Lines, Won, check_text};
 pub use violation::{FieldViolation, Violations};

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Collection, ResourceId};
+use super::query::{FieldType, Literal, Order, OrderKey};
+use super::{Collection, Lines, ResourceId, check_text};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -21,16 +22,19 @@ pub fn parse_page_size(requested: i32) -> Result<u64, String> {
     }
 }
 
-/// Where a page starts: strictly after this row in list order
-/// (`create_time`, then the key columns). Only [`PageToken::parse`] makes one
+/// Where a page starts: strictly after this row in the list's order (its
+/// order keys, then its key columns). Only [`PageToken::parse`] makes one
 /// from caller input, and it checks every field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    /// `create_time` of the last row returned.
-    pub create_time: DateTime<Utc>,
+    /// The order keys' values of the last row returned.
+    pub values: Vec<Literal>,
     /// Key columns of the last row returned (its id; a participation's
     /// program id and id).
     pub keys: Vec<ResourceId>,
+    /// `total_size` as found for the first page, repeated on later pages;
+    /// `None` in tokens from before it was carried.
+    pub total_size: Option<u64>,
 }
 
 /// The query a token belongs to; any change to it invalidates the token.
@@ -40,12 +44,13 @@ pub struct QueryShape<'a> {
     pub parent: &'a str,
     pub filter: &'a str,
     pub order_by: &'a str,
+    pub search: &'a str,
     pub show_deleted: bool,
 }
 
 impl QueryShape<'_> {
     fn fingerprint(&self) -> String {
-        let text = format!(
+        let mut text = format!(
             "{}\n{}\n{}\n{}\n{}",
             self.collection.segment(),
             self.parent,
@@ -53,6 +58,12 @@ impl QueryShape<'_> {
             self.order_by,
             self.show_deleted
         );
+        // Appended only when set, so tokens issued before `search` existed
+        // keep their fingerprint.
+        if !self.search.is_empty() {
+            text.push_str("\nsearch:");
+            text.push_str(self.search);
+        }
         hex::encode(&Sha256::digest(text.as_bytes())[..8])
     }
 
@@ -65,9 +76,9 @@ impl QueryShape<'_> {
     }
 }
 
-/// The earliest and latest `create_time` a cursor may name: every backend
+/// The earliest and latest time a cursor or filter may name: every backend
 /// stores these, and every record was created inside them.
-fn cursor_time_range() -> (DateTime<Utc>, DateTime<Utc>) {
+pub(super) fn cursor_time_range() -> (DateTime<Utc>, DateTime<Utc>) {
     let last = NaiveDate::from_ymd_opt(9999, 12, 31)
         .and_then(|d| d.and_hms_opt(23, 59, 59))
         .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc());
@@ -77,38 +88,88 @@ fn cursor_time_range() -> (DateTime<Utc>, DateTime<Utc>) {
 /// The token as it travels: base64url of this JSON.
 #[derive(Serialize, Deserialize)]
 struct TokenBody {
-    /// Format version.
+    /// Format version: 1 held only `t` (creation order), 2 holds `o`.
     v: u8,
     /// Fingerprint of the query.
     q: String,
-    /// `create_time` in microseconds since the epoch.
-    t: i64,
+    /// Version 1: `create_time` in microseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<i64>,
+    /// Version 2: the order keys' values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    o: Vec<serde_json::Value>,
     /// Key columns.
     k: Vec<String>,
+    /// `total_size` of the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<u64>,
 }
 
 /// An opaque page token: base64url of a small JSON body.
 pub struct PageToken;
 
 /// Longest page token accepted, in bytes; ours are far shorter.
-const MAX_TOKEN_BYTES: usize = 1024;
+const MAX_TOKEN_BYTES: usize = 2048;
+
+/// A cursor value as JSON: timestamps as microseconds, dates as text.
+fn value_to_json(value: &Literal) -> serde_json::Value {
+    match value {
+        Literal::Text(s) => s.clone().into(),
+        Literal::Int(n) => (*n).into(),
+        Literal::Date(d) => d.format("%Y-%m-%d").to_string().into(),
+        Literal::Time(t) => t.timestamp_micros().into(),
+        Literal::Null => serde_json::Value::Null,
+    }
+}
+
+/// A cursor value of `key`'s type, or `None` when it is not one.
+fn value_from_json(value: &serde_json::Value, key: &OrderKey) -> Option<Literal> {
+    use serde_json::Value as J;
+    match (value, key.ty) {
+        (J::Null, _) => key.nullable.then_some(Literal::Null),
+        (J::Number(n), FieldType::Integer) => n.as_i64().map(Literal::Int),
+        (J::Number(n), FieldType::Timestamp) => {
+            let (min, max) = cursor_time_range();
+            n.as_i64()
+                .and_then(DateTime::<Utc>::from_timestamp_micros)
+                .filter(|t| (min..=max).contains(t))
+                .map(Literal::Time)
+        }
+        (J::String(s), FieldType::Date) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
+            .map(Literal::Date),
+        (J::String(s), FieldType::Text | FieldType::Enum(_) | FieldType::Reference(_))
+        | (J::String(s), FieldType::BusinessNumber) => check_text(s, Lines::Single)
+            .ok()
+            .map(|()| Literal::Text(s.clone())),
+        _ => None,
+    }
+}
 
 impl PageToken {
     pub fn encode(cursor: &Cursor, query: &QueryShape<'_>) -> String {
         let body = TokenBody {
-            v: 1,
+            v: 2,
             q: query.fingerprint(),
-            t: cursor.create_time.timestamp_micros(),
+            t: None,
+            o: cursor.values.iter().map(value_to_json).collect(),
             k: cursor.keys.iter().map(|k| k.as_str().to_owned()).collect(),
+            n: cursor.total_size,
         };
         // Serializing a struct of strings and integers cannot fail.
         let json = serde_json::to_vec(&body).unwrap_or_default();
         URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// Parses a token; the empty token is the first page. Anything that
-    /// does not decode into a valid cursor of this query is an error.
-    pub fn parse(token: &str, query: &QueryShape<'_>) -> Result<Option<Cursor>, String> {
+    /// Parses a token of a list in `order`; the empty token is the first
+    /// page. Anything that does not decode into a valid cursor of this
+    /// query is an error.
+    pub fn parse(
+        token: &str,
+        query: &QueryShape<'_>,
+        order: &Order,
+    ) -> Result<Option<Cursor>, String> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -120,34 +181,47 @@ impl PageToken {
             .decode(token)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .filter(|b: &TokenBody| b.v == 1)
             .ok_or_else(foreign)?;
         if body.q != query.fingerprint() {
             return Err(
-                "belongs to a different query (parent, filter, order_by or show_deleted changed)"
+                "belongs to a different query (parent, filter, order_by, search or show_deleted changed)"
                     .to_owned(),
             );
         }
-        let (min, max) = cursor_time_range();
-        let create_time = DateTime::<Utc>::from_timestamp_micros(body.t)
-            .filter(|t| (min..=max).contains(t))
-            .ok_or_else(foreign)?;
-        if body.k.len() != query.key_count() {
+        let values = match (body.v, body.t) {
+            // Version 1 tokens come only from creation order.
+            (1, Some(t)) if body.o.is_empty() => vec![serde_json::Value::from(t)],
+            (2, None) => body.o,
+            _ => return Err(foreign()),
+        };
+        if values.len() != order.keys.len() || body.k.len() != query.key_count() {
             return Err(foreign());
         }
+        let values = values
+            .iter()
+            .zip(&order.keys)
+            .map(|(v, key)| value_from_json(v, key))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(foreign)?;
         let keys = body
             .k
             .iter()
             .map(|k| ResourceId::parse(k))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| foreign())?;
-        Ok(Some(Cursor { create_time, keys }))
+        let total_size = body.n.filter(|n| *n <= i64::MAX as u64);
+        Ok(Some(Cursor {
+            values,
+            keys,
+            total_size,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::query::parse_order_by;
 
     fn shape(show_deleted: bool) -> QueryShape<'static> {
         QueryShape {
@@ -155,24 +229,74 @@ mod tests {
             parent: "",
             filter: "",
             order_by: "",
+            search: "",
             show_deleted,
+        }
+    }
+
+    fn creation() -> Order {
+        Order::creation()
+    }
+
+    fn time_of(cursor: &Cursor) -> DateTime<Utc> {
+        match cursor.values.first() {
+            Some(Literal::Time(t)) => *t,
+            other => panic!("not a time: {other:?}"),
         }
     }
 
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_query() {
         let cursor = Cursor {
-            create_time: DateTime::from_timestamp_micros(1_700_000_000_000_042).unwrap(),
+            values: vec![Literal::Time(
+                DateTime::from_timestamp_micros(1_700_000_000_000_042).unwrap(),
+            )],
             keys: vec![ResourceId::parse("acme").unwrap()],
+            total_size: Some(12),
         };
         let token = PageToken::encode(&cursor, &shape(false));
-        assert_eq!(PageToken::parse(&token, &shape(false)), Ok(Some(cursor)));
-        assert!(PageToken::parse(&token, &shape(true)).is_err());
-        assert!(PageToken::parse("garbage!", &shape(false)).is_err());
-        assert_eq!(PageToken::parse("", &shape(false)), Ok(None));
+        assert_eq!(
+            PageToken::parse(&token, &shape(false), &creation()),
+            Ok(Some(cursor))
+        );
+        assert!(PageToken::parse(&token, &shape(true), &creation()).is_err());
+        let searching = QueryShape {
+            search: "acme",
+            ..shape(false)
+        };
+        assert!(PageToken::parse(&token, &searching, &creation()).is_err());
+        assert!(PageToken::parse("garbage!", &shape(false), &creation()).is_err());
+        assert_eq!(PageToken::parse("", &shape(false), &creation()), Ok(None));
     }
 
-    /// The time and keys of a body with this query's fingerprint.
+    #[test]
+    fn values_are_checked_against_the_order() {
+        let order = parse_order_by(Collection::Companies, "employee_count desc").unwrap();
+        let shape = QueryShape {
+            order_by: "employee_count desc",
+            ..shape(false)
+        };
+        let token = |o: serde_json::Value| {
+            let json =
+                serde_json::json!({"v": 2, "q": shape.fingerprint(), "o": [o], "k": ["acme"]});
+            URL_SAFE_NO_PAD.encode(json.to_string())
+        };
+        assert!(PageToken::parse(&token(serde_json::json!(7)), &shape, &order).is_ok());
+        // Employee counts may be unset.
+        assert!(PageToken::parse(&token(serde_json::Value::Null), &shape, &order).is_ok());
+        for bad in [
+            serde_json::json!("7"),
+            serde_json::json!(1.5),
+            serde_json::json!([7]),
+        ] {
+            assert!(
+                PageToken::parse(&token(bad.clone()), &shape, &order).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    /// A version 1 body (creation order) with this query's fingerprint.
     fn body(t: serde_json::Value, k: serde_json::Value) -> String {
         let q = shape(false).fingerprint();
         let json = serde_json::json!({"v": 1, "q": q, "t": t, "k": k});
@@ -185,7 +309,10 @@ mod tests {
             serde_json::json!(1_700_000_000_000_000_i64),
             serde_json::json!(["acme"]),
         );
-        assert!(matches!(PageToken::parse(&ok, &shape(false)), Ok(Some(_))));
+        assert!(matches!(
+            PageToken::parse(&ok, &shape(false), &creation()),
+            Ok(Some(_))
+        ));
         for (t, k) in [
             (serde_json::json!(i64::MAX), serde_json::json!(["acme"])),
             (serde_json::json!(i64::MIN), serde_json::json!(["acme"])),
@@ -196,9 +323,12 @@ mod tests {
             (serde_json::json!("1"), serde_json::json!(["acme"])),
         ] {
             let token = body(t.clone(), k.clone());
-            assert!(PageToken::parse(&token, &shape(false)).is_err(), "{t} {k}");
+            assert!(
+                PageToken::parse(&token, &shape(false), &creation()).is_err(),
+                "{t} {k}"
+            );
         }
-        assert!(PageToken::parse(&"A".repeat(5000), &shape(false)).is_err());
+        assert!(PageToken::parse(&"A".repeat(5000), &shape(false), &creation()).is_err());
     }
 
     proptest::proptest! {
@@ -212,8 +342,8 @@ mod tests {
         ) {
             let (min, max) = cursor_time_range();
             for token in [text, body(serde_json::json!(t), serde_json::json!(k))] {
-                if let Ok(Some(cursor)) = PageToken::parse(&token, &shape(false)) {
-                    proptest::prop_assert!((min..=max).contains(&cursor.create_time));
+                if let Ok(Some(cursor)) = PageToken::parse(&token, &shape(false), &creation()) {
+                    proptest::prop_assert!((min..=max).contains(&time_of(&cursor)));
                     proptest::prop_assert_eq!(cursor.keys.len(), 1);
                 }
             }

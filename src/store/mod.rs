@@ -7,6 +7,7 @@ mod entity;
 mod error;
 mod participation;
 mod program;
+mod query;
 mod request_id;
 mod table;
 
@@ -26,6 +27,7 @@ pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
 pub use participation::Participations;
 pub use program::Programs;
+pub use query::{EXACT_COUNT_LIMIT, PageQuery};
 pub use request_id::{Created, RequestKey};
 pub use table::{Children, RecordKey, Table};
 
@@ -77,14 +79,6 @@ impl<T> Stored<T> {
     pub fn etag(&self) -> String {
         etag_for(&self.name, self.revision)
     }
-}
-
-/// One page of a list request.
-#[derive(Debug, Clone)]
-pub struct PageQuery {
-    pub size: u64,
-    pub after: Option<Cursor>,
-    pub show_deleted: bool,
 }
 
 /// The result of a list request.

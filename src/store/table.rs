@@ -11,13 +11,14 @@ use std::str::FromStr;
 
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr, ValueType};
 use sea_orm::{
-    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait,
-    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityName, EntityTrait,
+    ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Value,
 };
 
+use super::query::{self, Compiler, total_size};
 use super::request_id::{self, Created, RequestKey};
 use super::{Page, PageQuery, Store, StoreError, Stored, now};
-use crate::domain::{Collection, Cursor, ResourceId};
+use crate::domain::{Collection, Cursor, Literal, Order, ResourceId};
 
 /// How often a write runs again after colliding with a concurrent writer.
 const MAX_ATTEMPTS: usize = 5;
@@ -110,6 +111,38 @@ fn bookkeeping<T: Table, V: ValueType>(
     V::try_from(model.get(c)).map_err(|e| StoreError::corrupt(column, e))
 }
 
+/// The values of `order`'s keys in a row, for the next page's cursor.
+fn order_values<T: Table>(model: &Model<T>, order: &Order) -> Result<Vec<Literal>, StoreError> {
+    order
+        .keys
+        .iter()
+        .map(|k| {
+            let name = query::column(k.field)
+                .ok_or_else(|| StoreError::corrupt("order_by", "orders by a traversal"))?;
+            let c = <T::Entity as EntityTrait>::Column::from_str(name)
+                .map_err(|_| StoreError::corrupt(name, "the column is missing"))?;
+            literal(model.get(c)).ok_or_else(|| StoreError::corrupt(name, "cannot order by it"))
+        })
+        .collect()
+}
+
+/// A column value as a cursor value.
+fn literal(value: Value) -> Option<Literal> {
+    Some(match value {
+        Value::String(Some(s)) => Literal::Text(s),
+        Value::BigInt(Some(n)) => Literal::Int(n),
+        Value::Int(Some(n)) => Literal::Int(n.into()),
+        Value::ChronoDate(Some(d)) => Literal::Date(d),
+        Value::ChronoDateTimeUtc(Some(t)) => Literal::Time(t),
+        Value::String(None)
+        | Value::BigInt(None)
+        | Value::Int(None)
+        | Value::ChronoDate(None)
+        | Value::ChronoDateTimeUtc(None) => Literal::Null,
+        _ => return None,
+    })
+}
+
 /// A row as a stored resource.
 fn decode<T: Table>(model: Model<T>) -> Result<(T::Key, Stored<T::Data>), StoreError> {
     let create_time = bookkeeping::<T, _>(&model, "create_time")?;
@@ -164,29 +197,6 @@ pub(super) fn col(name: &'static str) -> Expr {
 
 pub(super) fn live() -> Condition {
     Condition::all().add(col("delete_time").is_null())
-}
-
-/// Rows strictly after `cursor` in page order (`create_time`, `keys`…):
-/// `t > c OR (t = c AND (k1 > v1 OR (k1 = v1 AND …)))`.
-fn after(cursor: &Cursor, keys: &[&'static str]) -> Condition {
-    let mut inner: Option<Condition> = None;
-    for (key, value) in keys.iter().zip(&cursor.keys).rev() {
-        let value = value.as_str().to_owned();
-        let gt = Condition::all().add(col(key).gt(value.clone()));
-        inner = Some(match inner {
-            None => gt,
-            Some(rest) => Condition::any()
-                .add(gt)
-                .add(Condition::all().add(col(key).eq(value)).add(rest)),
-        });
-    }
-    let mut same_time = Condition::all().add(col("create_time").eq(cursor.create_time));
-    if let Some(rest) = inner {
-        same_time = same_time.add(rest);
-    }
-    Condition::any()
-        .add(col("create_time").gt(cursor.create_time))
-        .add(same_time)
 }
 
 async fn find<T: Table>(
@@ -376,53 +386,81 @@ impl Store {
             })
     }
 
-    /// One page of a whole collection, in creation order.
+    /// One page of a whole collection.
     pub async fn list<T: Table>(&self, page: &PageQuery) -> Result<Page<T::Data>, StoreError> {
         self.list_in::<T>(Condition::all(), page).await
     }
 
-    /// One page of the records matching `scope`, in creation order.
+    /// One page of the records matching `scope`, the page's filter and
+    /// search, in the page's order.
     pub(super) async fn list_in<T: Table>(
         &self,
         scope: Condition,
         page: &PageQuery,
     ) -> Result<Page<T::Data>, StoreError> {
+        let table = T::Entity::default().table_name();
+        let compiler = Compiler {
+            backend: self.read.get_database_backend(),
+            collection: T::COLLECTION,
+            table,
+        };
+        let keys = <T::Key as RecordKey>::COLUMNS;
         let mut filter = scope;
         if !page.show_deleted {
             filter = filter.add(live());
         }
-        let total = T::Entity::find()
-            .filter(filter.clone())
-            .count(&self.read)
-            .await?;
-        let mut select = T::Entity::find().filter(filter);
-        if let Some(cursor) = &page.after {
-            select = select.filter(after(cursor, <T::Key as RecordKey>::COLUMNS));
+        if let Some(f) = &page.filter {
+            filter = filter.add(compiler.filter(f));
         }
-        select = select.order_by(col("create_time"), Order::Asc);
-        for key in <T::Key as RecordKey>::COLUMNS {
-            select = select.order_by(col(key), Order::Asc);
+        if let Some(s) = &page.search {
+            filter = filter.add(compiler.search(s));
+        }
+        let matching = T::Entity::find().filter(filter);
+        let mut select = matching.clone();
+        if let Some(cursor) = &page.after {
+            select = select.filter(compiler.after(&page.order, keys, cursor));
+        }
+        for (expr, dir, nulls) in compiler.order_by(&page.order, keys) {
+            select = match nulls {
+                Some(nulls) => select.order_by_with_nulls(expr, dir, nulls),
+                None => select.order_by(expr, dir),
+            };
         }
         let rows = select.limit(page.size + 1).all(&self.read).await?;
-        let mut rows = rows
-            .into_iter()
-            .map(decode::<T>)
-            .collect::<Result<Vec<_>, _>>()?;
         let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let next = if rows.len() > size {
-            rows.truncate(size);
-            rows.last().map(|(key, last)| Cursor {
-                create_time: last.create_time,
-                keys: key.values().into_iter().cloned().collect(),
-            })
-        } else {
-            None
+        let more = rows.len() > size;
+        let mut last_values = None;
+        let mut decoded = Vec::with_capacity(rows.len().min(size));
+        for (i, row) in rows.into_iter().enumerate().take(size) {
+            if more && i + 1 == size {
+                last_values = Some(order_values::<T>(&row, &page.order)?);
+            }
+            decoded.push(decode::<T>(row)?);
+        }
+        let total_size = match (&page.after, more) {
+            (
+                Some(Cursor {
+                    total_size: Some(n),
+                    ..
+                }),
+                _,
+            ) => *n,
+            (None, false) => decoded.len() as u64,
+            _ => total_size(&self.read, matching.into_query()).await?,
         };
-        let items = rows.into_iter().map(|(_, stored)| stored).collect();
+        let next = match (last_values, decoded.last()) {
+            (Some(values), Some((key, _))) => Some(Cursor {
+                values,
+                keys: key.values().into_iter().cloned().collect(),
+                total_size: Some(total_size),
+            }),
+            _ => None,
+        };
+        let items = decoded.into_iter().map(|(_, stored)| stored).collect();
         Ok(Page {
             items,
             next,
-            total_size: total,
+            total_size,
         })
     }
 

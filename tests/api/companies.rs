@@ -258,7 +258,7 @@ pub async fn list_pages_with_keyset_tokens(mut app: App) {
     app.stop().await;
 }
 
-pub async fn list_rejects_bad_paging_and_unsupported_query(mut app: App) {
+pub async fn list_rejects_bad_paging_and_bad_queries(mut app: App) {
     for i in 0..3 {
         create_company(&mut app, &format!("c{i}"), "").await;
     }
@@ -310,8 +310,8 @@ pub async fn list_rejects_bad_paging_and_unsupported_query(mut app: App) {
         .await;
     assert_status(r, Code::InvalidArgument, Some("page_token"));
     for (filter, order_by, field) in [
-        ("size = LARGE", "", "filter"),
-        ("", "display_name", "order_by"),
+        ("size = HUGE", "", "filter"),
+        ("", "display_name sideways", "order_by"),
     ] {
         let r = app
             .companies

@@ -57,19 +57,27 @@ pub async fn forged_page_tokens_are_invalid_argument(mut app: App) {
     }
     let valid = token_body(&mut app).await;
     let forged = [
-        ("t", serde_json::json!(i64::MAX)),
-        ("t", serde_json::json!(i64::MIN)),
-        ("t", serde_json::json!(-1)),
-        ("t", serde_json::json!(253_402_300_800_000_000_i64)), // year 10000
-        ("t", serde_json::json!("yesterday")),
-        ("t", serde_json::json!(1.5)),
+        ("o", serde_json::json!([i64::MAX])),
+        ("o", serde_json::json!([i64::MIN])),
+        ("o", serde_json::json!([-1])),
+        ("o", serde_json::json!([253_402_300_800_000_000_i64])), // year 10000
+        ("o", serde_json::json!(["yesterday"])),
+        ("o", serde_json::json!([1.5])),
+        ("o", serde_json::json!([null])),
+        ("o", serde_json::json!([])),
+        ("o", serde_json::json!([1, 2])),
+        // A version 2 token carries no version 1 time.
+        ("t", serde_json::json!(1)),
+        ("n", serde_json::json!(-1)),
+        ("n", serde_json::json!("many")),
         ("k", serde_json::json!([])),
         ("k", serde_json::json!(["c0", "c1"])),
         ("k", serde_json::json!(["NOT AN ID"])),
         ("k", serde_json::json!(["c0\u{0}"])),
         ("k", serde_json::json!([7])),
         ("k", serde_json::json!("c0")),
-        ("v", serde_json::json!(2)),
+        ("v", serde_json::json!(1)),
+        ("v", serde_json::json!(3)),
         ("q", serde_json::json!("0000000000000000")),
     ];
     for (field, value) in forged {
@@ -98,7 +106,7 @@ pub async fn forged_page_tokens_are_invalid_argument(mut app: App) {
     )
         .prop_map(move |(t, k)| {
             let mut body = valid.clone();
-            body["t"] = serde_json::json!(t);
+            body["o"] = serde_json::json!([t]);
             body["k"] = serde_json::json!(k);
             encode(&body)
         });

@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod process;
 mod programs;
+mod query;
 mod service;
 mod support;
 mod transport;
@@ -35,7 +36,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     companies::request_id_returns_first_result_and_creates_nothing,
     companies::get_rules,
     companies::list_pages_with_keyset_tokens,
-    companies::list_rejects_bad_paging_and_unsupported_query,
+    companies::list_rejects_bad_paging_and_bad_queries,
     companies::update_mask_rules,
     companies::update_with_stale_etag_is_aborted,
     companies::delete_and_undelete_rules,
@@ -61,6 +62,12 @@ const TESTS: &[(&str, TestFn)] = tests![
     hostile::unknown_methods_share_one_metrics_bucket,
     hostile::streams_are_counted_from_trailers_and_when_cancelled,
     hostile::requests_over_the_message_limit_are_resource_exhausted,
+    query::filters_cover_every_operator,
+    query::sme_and_participation_filters_traverse,
+    query::orders_page_in_order_with_ties_by_id,
+    query::search_matches_names_and_business_numbers,
+    query::bad_queries_are_invalid_argument_and_inject_nothing,
+    query::paging_under_concurrent_inserts_returns_each_record_once,
 ];
 
 /// Tests that run server processes of their own on the backend's database.
