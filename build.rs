@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "proto/partnership/v1/company.proto",
     "proto/partnership/v1/sme.proto",
     "proto/partnership/v1/program.proto",
+    "proto/partnership/v1/insight.proto",
 ];
 
 /// Served by reflection only, so tools such as grpcurl can decode the error

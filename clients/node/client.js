@@ -10,7 +10,12 @@ const protobuf = require('protobufjs');
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 
 const definition = protoLoader.loadSync(
-  ['partnership/v1/company.proto', 'partnership/v1/sme.proto', 'partnership/v1/program.proto'],
+  [
+    'partnership/v1/company.proto',
+    'partnership/v1/sme.proto',
+    'partnership/v1/program.proto',
+    'partnership/v1/insight.proto',
+  ],
   {
     includeDirs: [PROTO_DIR],
     keepCase: true, // field names as in the .proto: display_name, not displayName
@@ -22,12 +27,13 @@ const definition = protoLoader.loadSync(
 );
 const api = grpc.loadPackageDefinition(definition).partnership.v1;
 
-/** Clients of the three services at `address` (e.g. "127.0.0.1:50051"). */
+/** Clients of the four services at `address` (e.g. "127.0.0.1:50051"). */
 function connect(address, credentials = grpc.credentials.createInsecure()) {
   return {
     companies: new api.CompanyService(address, credentials),
     smes: new api.SmeService(address, credentials),
     programs: new api.ProgramService(address, credentials),
+    insight: new api.InsightService(address, credentials),
   };
 }
 

@@ -4,6 +4,7 @@
 mod convert;
 mod enterprise;
 mod error;
+mod insight;
 mod list;
 mod mask;
 mod program;
@@ -11,4 +12,5 @@ mod resource;
 
 pub use enterprise::{CompanyApi, SmeApi};
 pub use error::{Action, ApiError, ERROR_DOMAIN, cause_chain};
+pub use insight::InsightApi;
 pub use program::ProgramApi;

@@ -4,6 +4,7 @@
 mod business_number;
 mod corporate_number;
 mod enterprise;
+mod insight;
 mod ksic;
 mod names;
 mod page;
@@ -17,6 +18,7 @@ pub use business_number::BusinessNumber;
 pub use corporate_number::CorporateNumber;
 pub use enterprise::{Enterprise, EnterpriseClass, EnterpriseSize, Region};
 pub(crate) use enterprise::{enterprise_sizes, regions};
+pub use insight::{GroupKey, MAX_GROUPS, PartnersOf, parse_group_by};
 pub use ksic::KsicCode;
 pub use names::{Collection, ParticipationName, ResourceId, etag_for};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, QueryShape, parse_page_size};

@@ -21,7 +21,7 @@ use tonic_health::server::HealthReporter;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::{info, warn};
 
-use crate::api::{CompanyApi, ProgramApi, SmeApi};
+use crate::api::{CompanyApi, InsightApi, ProgramApi, SmeApi};
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::store::{Store, StoreError};
@@ -32,6 +32,7 @@ pub const SERVICES: &[&str] = &[
     pb::company_service_server::SERVICE_NAME,
     pb::sme_service_server::SERVICE_NAME,
     pb::program_service_server::SERVICE_NAME,
+    pb::insight_service_server::SERVICE_NAME,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +166,7 @@ pub async fn serve(
         .add_service(limits.apply(CompanyApi::server(store.clone())))
         .add_service(limits.apply(SmeApi::server(store.clone())))
         .add_service(limits.apply(ProgramApi::server(store.clone())))
+        .add_service(limits.apply(InsightApi::server(store.clone())))
         .serve_with_incoming_shutdown(incoming::accept(listeners.grpc, config.connections), {
             let stopped = stopped.clone();
             async move {
@@ -222,6 +224,7 @@ limited_service!(
     pb::company_service_server::CompanyServiceServer<T>,
     pb::sme_service_server::SmeServiceServer<T>,
     pb::program_service_server::ProgramServiceServer<T>,
+    pb::insight_service_server::InsightServiceServer<T>,
     tonic_health::pb::health_server::HealthServer<T>,
 );
 

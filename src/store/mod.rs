@@ -5,6 +5,7 @@
 mod enterprise;
 mod entity;
 mod error;
+mod insight;
 mod participation;
 mod program;
 mod query;
@@ -25,6 +26,7 @@ use crate::domain::{Cursor, etag_for};
 
 pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
+pub use insight::{Partner, ProgramGroup};
 pub use participation::Participations;
 pub use program::Programs;
 pub use query::{EXACT_COUNT_LIMIT, PageQuery};

@@ -69,7 +69,7 @@ fn value(literal: &Literal) -> Value {
     }
 }
 
-fn qualified(table: &'static str, column: &'static str) -> Expr {
+pub(super) fn qualified(table: &'static str, column: &'static str) -> Expr {
     Expr::col((
         Alias::new(table).into_iden(),
         Alias::new(column).into_iden(),
@@ -120,9 +120,20 @@ pub(super) struct Compiler {
     pub backend: DbBackend,
     pub collection: Collection,
     pub table: &'static str,
+    /// Name columns with their table, for queries that join another.
+    pub qualify: bool,
 }
 
 impl Compiler {
+    /// A column of the listed table.
+    fn col(&self, name: &'static str) -> Expr {
+        if self.qualify {
+            qualified(self.table, name)
+        } else {
+            col(name)
+        }
+    }
+
     /// The condition of `filter`. Every part is two-valued (never NULL), so
     /// `NOT` means exactly "does not match".
     pub fn filter(&self, filter: &Filter) -> Condition {
@@ -135,7 +146,7 @@ impl Compiler {
                 .fold(Condition::any(), |c, p| c.add(self.filter(p))),
             Filter::Not(inner) => self.filter(inner).not(),
             Filter::Present(field) => match column(*field) {
-                Some(c) => Condition::all().add(col(c).is_not_null()),
+                Some(c) => Condition::all().add(self.col(c).is_not_null()),
                 None => self.traversal(*field, None),
             },
             Filter::Matches {
@@ -147,7 +158,7 @@ impl Compiler {
                     *field,
                     like_ci(
                         self.backend,
-                        col(c),
+                        self.col(c),
                         like(self.backend, Some(*wildcard), text),
                     ),
                 ),
@@ -172,7 +183,7 @@ impl Compiler {
         if nullable(self.collection, field)
             && let Some(name) = column(field)
         {
-            c = c.add(col(name).is_not_null());
+            c = c.add(self.col(name).is_not_null());
         }
         c
     }
@@ -180,16 +191,16 @@ impl Compiler {
     fn compare(&self, field: Field, name: &'static str, op: Op, literal: &Literal) -> Condition {
         if *literal == Literal::Null {
             return Condition::all().add(match op {
-                Op::Ne => col(name).is_not_null(),
-                _ => col(name).is_null(),
+                Op::Ne => self.col(name).is_not_null(),
+                _ => self.col(name).is_null(),
             });
         }
         let v = value(literal);
-        let e = col(name);
+        let e = self.col(name);
         match op {
             Op::Eq => self.set(field, e.eq(v)),
             // "Not equal" includes unset values.
-            Op::Ne => self.set(field, col(name).eq(v)).not(),
+            Op::Ne => self.set(field, self.col(name).eq(v)).not(),
             Op::Lt => self.set(field, e.lt(v)),
             Op::Le => self.set(field, e.lte(v)),
             Op::Gt => self.set(field, e.gt(v)),
@@ -249,7 +260,7 @@ impl Compiler {
     pub fn search(&self, search: &Search) -> Condition {
         let mut c = Condition::any().add(like_ci(
             self.backend,
-            col("display_name"),
+            self.col("display_name"),
             like(self.backend, None, &search.text),
         ));
         if let Some(digits) = &search.digits
@@ -261,7 +272,7 @@ impl Compiler {
             c = c.add(
                 Condition::all()
                     .add(number.like(like(self.backend, None, digits)))
-                    .add(col("business_number").is_not_null()),
+                    .add(self.col("business_number").is_not_null()),
             );
         }
         c
@@ -279,11 +290,11 @@ impl Compiler {
                 continue;
             };
             let (dir, nulls) = direction(k.descending);
-            out.push((col(name), dir, k.nullable.then_some(nulls)));
+            out.push((self.col(name), dir, k.nullable.then_some(nulls)));
         }
         let (dir, _) = direction(order.ties_descending());
         for key in keys {
-            out.push((col(key), dir.clone(), None));
+            out.push((self.col(key), dir.clone(), None));
         }
         out
     }
@@ -322,17 +333,17 @@ impl Compiler {
         }
         let mut rest: Option<Condition> = None;
         for k in all.iter().rev() {
-            let c = col(k.column);
+            let c = self.col(k.column);
             let (equal, beyond): (Expr, Option<Condition>) = match (&k.value, k.descending) {
                 (Literal::Null, false) => (c.is_null(), None),
                 (Literal::Null, true) => (
                     c.is_null(),
-                    Some(Condition::all().add(col(k.column).is_not_null())),
+                    Some(Condition::all().add(self.col(k.column).is_not_null())),
                 ),
                 (v, false) => {
-                    let gt = col(k.column).gt(value(v));
+                    let gt = self.col(k.column).gt(value(v));
                     let beyond = if k.nullable {
-                        Condition::any().add(gt).add(col(k.column).is_null())
+                        Condition::any().add(gt).add(self.col(k.column).is_null())
                     } else {
                         Condition::all().add(gt)
                     };
@@ -340,7 +351,7 @@ impl Compiler {
                 }
                 (v, true) => (
                     c.eq(value(v)),
-                    Some(Condition::all().add(col(k.column).lt(value(v)))),
+                    Some(Condition::all().add(self.col(k.column).lt(value(v)))),
                 ),
             };
             let mut level = Condition::any();

@@ -403,6 +403,7 @@ impl Store {
             backend: self.read.get_database_backend(),
             collection: T::COLLECTION,
             table,
+            qualify: false,
         };
         let keys = <T::Key as RecordKey>::COLUMNS;
         let mut filter = scope;

@@ -68,6 +68,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     query::search_matches_names_and_business_numbers,
     query::bad_queries_are_invalid_argument_and_inject_nothing,
     query::paging_under_concurrent_inserts_returns_each_record_once,
+    query::insights_summarize_programs_and_list_partners,
 ];
 
 /// Tests that run server processes of their own on the backend's database.

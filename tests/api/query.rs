@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use partnership::pb;
 use tonic::Code;
 
+use partnership::pb::insight_service_client::InsightServiceClient;
+
 use crate::support::{App, assert_status, business_number, date};
 
 /// The ids (last name segment) of resource names.
@@ -814,5 +816,221 @@ pub async fn paging_under_concurrent_inserts_returns_each_record_once(mut app: A
     // Beyond the exact limit total_size is an estimate, never below it.
     let total = first_total.unwrap_or_default();
     assert!(total > 1000, "total_size {total}");
+    app.stop().await;
+}
+
+fn group(g: &pb::ProgramGroup) -> (Vec<(String, String)>, i64, i64, i64, i64) {
+    let mut keys: Vec<(String, String)> = g.keys.clone().into_iter().collect();
+    keys.sort();
+    (
+        keys,
+        g.program_count,
+        g.sme_count,
+        g.total_budget_krw,
+        g.total_support_krw,
+    )
+}
+
+fn keys(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    v.sort();
+    v
+}
+
+pub async fn insights_summarize_programs_and_list_partners(mut app: App) {
+    world(&mut app).await;
+    let mut insight = InsightServiceClient::new(app.channel.clone());
+    let summarize = |filter: &str, group_by: &[&str]| pb::SummarizeProgramsRequest {
+        filter: filter.into(),
+        group_by: group_by.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    // Everything in one group.
+    let all = insight
+        .summarize_programs(summarize("", &[]))
+        .await
+        .expect("summarize")
+        .into_inner();
+    assert_eq!(all.groups.len(), 1);
+    assert_eq!(
+        group(&all.groups[0]),
+        (vec![], 5, 4, 10_000_000_000, 105_000_000)
+    );
+    // By kind and start year; unset years are "" and come last.
+    let by = insight
+        .summarize_programs(summarize("", &["kind", "start_year"]))
+        .await
+        .expect("summarize")
+        .into_inner();
+    let got: Vec<_> = by.groups.iter().map(group).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                keys(&[("kind", "ESG_SUPPLY_CHAIN"), ("start_year", "2025")]),
+                2,
+                2,
+                2_000_000_000,
+                50_000_000
+            ),
+            (
+                keys(&[("kind", "PROFIT_SHARING"), ("start_year", "")]),
+                1,
+                1,
+                0,
+                5_000_000
+            ),
+            (
+                keys(&[("kind", "SMART_FACTORY"), ("start_year", "2024")]),
+                1,
+                1,
+                3_000_000_000,
+                0
+            ),
+            (
+                keys(&[("kind", "SMART_FACTORY"), ("start_year", "2025")]),
+                1,
+                1,
+                5_000_000_000,
+                50_000_000
+            ),
+        ]
+    );
+    // By host, within a filter: the host's resource name is the key.
+    let by_host = insight
+        .summarize_programs(summarize(
+            "kind = ESG_SUPPLY_CHAIN OR region = null",
+            &["host_company", "region"],
+        ))
+        .await
+        .expect("summarize")
+        .into_inner();
+    let got: Vec<_> = by_host.groups.iter().map(group).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                keys(&[("host_company", "companies/lg"), ("region", "GYEONGNAM")]),
+                1,
+                1,
+                1_000_000_000,
+                30_000_000
+            ),
+            (
+                keys(&[("host_company", "companies/lg"), ("region", "")]),
+                1,
+                1,
+                0,
+                5_000_000
+            ),
+            (
+                keys(&[
+                    ("host_company", "companies/samsung"),
+                    ("region", "GYEONGNAM")
+                ]),
+                1,
+                1,
+                1_000_000_000,
+                20_000_000
+            ),
+            (
+                keys(&[("host_company", "companies/samsung"), ("region", "")]),
+                1,
+                1,
+                3_000_000_000,
+                0
+            ),
+        ]
+    );
+    let by_state = insight
+        .summarize_programs(summarize("", &["state"]))
+        .await
+        .expect("summarize")
+        .into_inner();
+    let states: Vec<(String, i64)> = by_state
+        .groups
+        .iter()
+        .map(|g| (g.keys["state"].clone(), g.program_count))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("ACTIVE".into(), 2),
+            ("COMPLETED".into(), 1),
+            ("PLANNED".into(), 2)
+        ]
+    );
+    for (filter, group_by, field) in [
+        ("kind = PURPLE", vec!["kind"], "filter"),
+        ("", vec!["budget"], "group_by"),
+        ("", vec!["kind", "kind"], "group_by"),
+    ] {
+        let r = insight
+            .summarize_programs(summarize(filter, &group_by))
+            .await;
+        assert_status(r, Code::InvalidArgument, Some(field));
+    }
+
+    // Partners: Samsung's SMEs, largest support first; Daewon's hosts.
+    let partners = |name: &str, page_size: i32, page_token: String| pb::ListPartnersRequest {
+        name: name.into(),
+        page_size,
+        page_token,
+    };
+    let samsung = insight
+        .list_partners(partners("companies/samsung", 0, String::new()))
+        .await
+        .expect("partners")
+        .into_inner();
+    let got: Vec<(String, i64, i64)> = samsung
+        .partners
+        .iter()
+        .map(|p| (p.partner.clone(), p.program_count, p.total_support_krw))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("smes/daewon".into(), 2, 70_000_000),
+            ("smes/busan-tech".into(), 1, 0),
+        ]
+    );
+    let daewon = insight
+        .list_partners(partners("smes/daewon", 0, String::new()))
+        .await
+        .expect("partners")
+        .into_inner();
+    assert_eq!(daewon.partners.len(), 1);
+    assert_eq!(daewon.partners[0].partner, "companies/samsung");
+    assert_eq!(daewon.partners[0].program_count, 2);
+    // Paged one at a time: the same partners in the same order.
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = insight
+            .list_partners(partners("companies/lg", 1, token.clone()))
+            .await
+            .expect("partners")
+            .into_inner();
+        paged.extend(page.partners.iter().map(|p| p.partner.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, vec!["smes/hanil", "smes/seoul-soft"]);
+    let r = insight
+        .list_partners(partners("companies/nobody", 0, String::new()))
+        .await;
+    assert_status(r, Code::NotFound, None);
+    let r = insight
+        .list_partners(partners("programs/sf-2025", 0, String::new()))
+        .await;
+    assert_status(r, Code::InvalidArgument, Some("name"));
+    let r = insight
+        .list_partners(partners("companies/lg", 0, "forged".into()))
+        .await;
+    assert_status(r, Code::InvalidArgument, Some("page_token"));
     app.stop().await;
 }
