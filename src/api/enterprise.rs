@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{EnterpriseMessage, parse_enterprise, request_key};
 use super::list::ListArgs;
-use super::resource::{self, Resource, new_id};
+use super::resource::{self, BatchItem, Resource, new_id};
 use crate::domain::{Collection, Enterprise, EnterpriseClass, QueryShape, ResourceId, Violations};
 use crate::pb::company_service_server::{
     CompanyService, CompanyServiceServer, SERVICE_NAME as COMPANY_SERVICE,
@@ -150,6 +150,56 @@ impl CompanyService for CompanyApi {
         let restored = resource::undelete::<Companies>(&self.store, &r.name, &r.etag);
         Ok(Response::new(restored.await?))
     }
+    async fn batch_get_companies(
+        &self,
+        request: Request<pb::BatchGetCompaniesRequest>,
+    ) -> Result<Response<pb::BatchGetCompaniesResponse>, Status> {
+        let companies =
+            resource::batch_get::<Companies>(&self.store, &request.get_ref().names).await?;
+        Ok(Response::new(pb::BatchGetCompaniesResponse { companies }))
+    }
+
+    async fn batch_create_companies(
+        &self,
+        request: Request<pb::BatchCreateCompaniesRequest>,
+    ) -> Result<Response<pb::BatchCreateCompaniesResponse>, Status> {
+        let r = request.into_inner();
+        let key = request_key(
+            &r.request_id,
+            (COMPANY_SERVICE, "BatchCreateCompanies"),
+            &r,
+            |r| r.request_id.clear(),
+        );
+        let items: Vec<_> = r
+            .requests
+            .iter()
+            .map(|c| BatchItem {
+                id: &c.company_id,
+                message: c.company.as_ref(),
+                request_id: &c.request_id,
+            })
+            .collect();
+        let companies = resource::batch_create::<Companies>(&self.store, &items, key).await?;
+        Ok(Response::new(pb::BatchCreateCompaniesResponse {
+            companies,
+        }))
+    }
+
+    type ExportCompaniesStream = tonic::codegen::BoxStream<pb::ExportCompaniesResponse>;
+
+    async fn export_companies(
+        &self,
+        request: Request<pb::ExportCompaniesRequest>,
+    ) -> Result<Response<Self::ExportCompaniesStream>, Status> {
+        let r = request.get_ref();
+        let stream = resource::export::<Companies, _>(
+            &self.store,
+            &r.filter,
+            r.show_deleted,
+            |companies| pb::ExportCompaniesResponse { companies },
+        )?;
+        Ok(Response::new(stream))
+    }
 }
 
 /// `SmeService` on the `smes` table.
@@ -235,5 +285,46 @@ impl SmeService for SmeApi {
         let r = request.into_inner();
         let restored = resource::undelete::<Smes>(&self.store, &r.name, &r.etag);
         Ok(Response::new(restored.await?))
+    }
+    async fn batch_get_smes(
+        &self,
+        request: Request<pb::BatchGetSmesRequest>,
+    ) -> Result<Response<pb::BatchGetSmesResponse>, Status> {
+        let smes = resource::batch_get::<Smes>(&self.store, &request.get_ref().names).await?;
+        Ok(Response::new(pb::BatchGetSmesResponse { smes }))
+    }
+
+    async fn batch_create_smes(
+        &self,
+        request: Request<pb::BatchCreateSmesRequest>,
+    ) -> Result<Response<pb::BatchCreateSmesResponse>, Status> {
+        let r = request.into_inner();
+        let key = request_key(&r.request_id, (SME_SERVICE, "BatchCreateSmes"), &r, |r| {
+            r.request_id.clear()
+        });
+        let items: Vec<_> = r
+            .requests
+            .iter()
+            .map(|c| BatchItem {
+                id: &c.sme_id,
+                message: c.sme.as_ref(),
+                request_id: &c.request_id,
+            })
+            .collect();
+        let smes = resource::batch_create::<Smes>(&self.store, &items, key).await?;
+        Ok(Response::new(pb::BatchCreateSmesResponse { smes }))
+    }
+
+    type ExportSmesStream = tonic::codegen::BoxStream<pb::ExportSmesResponse>;
+
+    async fn export_smes(
+        &self,
+        request: Request<pb::ExportSmesRequest>,
+    ) -> Result<Response<Self::ExportSmesStream>, Status> {
+        let r = request.get_ref();
+        let stream = resource::export::<Smes, _>(&self.store, &r.filter, r.show_deleted, |smes| {
+            pb::ExportSmesResponse { smes }
+        })?;
+        Ok(Response::new(stream))
     }
 }

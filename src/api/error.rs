@@ -189,6 +189,8 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
             Rejection::new(Code::InvalidArgument, "REQUEST_ID_REUSED").field("request_id")
         }
         E::Contended(_) => Rejection::new(Code::Aborted, "CONCURRENT_WRITE"),
+        // Unwrapped by the mapping below before it gets here.
+        E::Item { error, .. } => return rejection(error, collection, action),
         E::Invalid(_)
         | E::Unavailable(_)
         | E::UnsupportedUrl(_)
@@ -228,10 +230,23 @@ impl From<ApiError> for Status {
                 action,
             } => (error, collection, action),
         };
+        // An item of a batch: its fields are under `requests[i]`.
+        let (error, at) = match error {
+            StoreError::Item { index, error } => (*error, Some(format!("requests[{index}]"))),
+            other => (other, None),
+        };
+        let under = |field: String| match &at {
+            Some(at) => format!("{at}.{field}"),
+            None => field,
+        };
         if let StoreError::Invalid(v) = &error {
-            return bad_request(v);
+            let mut v = v.clone();
+            for violation in &mut v.0 {
+                violation.field = under(std::mem::take(&mut violation.field));
+            }
+            return bad_request(&v);
         }
-        let Some(rejection) = rejection(&error, collection, action) else {
+        let Some(mut rejection) = rejection(&error, collection, action) else {
             if let StoreError::Unavailable(_) = &error {
                 tracing::warn!(error = %cause_chain(&error), "database unavailable");
                 return with_retry(
@@ -250,7 +265,11 @@ impl From<ApiError> for Status {
                 details,
             );
         };
-        let message = error.to_string();
+        rejection.field = rejection.field.map(under);
+        let message = match &at {
+            Some(at) => format!("{at}: {error}"),
+            None => error.to_string(),
+        };
         if rejection.code == Code::Aborted && rejection.reason == "CONCURRENT_WRITE" {
             return with_retry(
                 Code::Aborted,

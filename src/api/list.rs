@@ -46,6 +46,7 @@ impl<'a> ListArgs<'a> {
                 filter: filter?,
                 order: order?,
                 search: search?,
+                want_total: true,
             })
         })
     }

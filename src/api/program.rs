@@ -252,4 +252,18 @@ impl ProgramService for ProgramApi {
         let restored = resource::undelete::<Participations>(&self.store, &r.name, &r.etag);
         Ok(Response::new(restored.await?))
     }
+
+    type ExportProgramsStream = tonic::codegen::BoxStream<pb::ExportProgramsResponse>;
+
+    async fn export_programs(
+        &self,
+        request: Request<pb::ExportProgramsRequest>,
+    ) -> Result<Response<Self::ExportProgramsStream>, Status> {
+        let r = request.get_ref();
+        let stream =
+            resource::export::<Programs, _>(&self.store, &r.filter, r.show_deleted, |programs| {
+                pb::ExportProgramsResponse { programs }
+            })?;
+        Ok(Response::new(stream))
+    }
 }

@@ -9,7 +9,7 @@ use super::error::{Action, ApiError};
 use super::list::{ListArgs, total};
 use super::mask::{self, Masked};
 use crate::domain::{ResourceId, Violations};
-use crate::store::{Created, RequestKey, Store, Stored, Table};
+use crate::store::{Created, CreatedMany, RequestKey, Store, Stored, Table};
 
 /// A resource as the API sees it: a store table and its message.
 pub trait Resource: Table {
@@ -177,4 +177,171 @@ async fn set_deleted<R: Resource>(
     };
     let stored = stored.map_err(ApiError::store(R::COLLECTION, action))?;
     Ok(R::to_message(&stored))
+}
+
+/// Most names of a BatchGet and requests of a BatchCreate.
+pub const MAX_BATCH: usize = 1000;
+/// Records per message of an export stream.
+pub const EXPORT_BATCH: u64 = 1000;
+
+fn check_batch_len(field: &str, n: usize) -> Result<(), Violations> {
+    if n == 0 || n > MAX_BATCH {
+        Err(Violations::single(
+            field,
+            format!("must hold 1 to {MAX_BATCH} entries, got {n}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// AIP-231: the named records in the order asked, all or nothing.
+pub async fn batch_get<R: Resource>(
+    store: &Store,
+    names: &[String],
+) -> Result<Vec<R::Message>, ApiError> {
+    check_batch_len("names", names.len())?;
+    let mut v = Violations::new();
+    let keys: Vec<Option<R::Key>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| v.check(format!("names[{i}]"), R::parse_key(n)))
+        .collect();
+    let keys = v.finish_some(|| keys.into_iter().collect::<Option<Vec<_>>>())?;
+    let stored = store
+        .get_many::<R>(&keys)
+        .await
+        .map_err(ApiError::store(R::COLLECTION, Action::Read))?;
+    Ok(stored.iter().map(R::to_message).collect())
+}
+
+/// One create of a batch: its id field and its resource.
+pub struct BatchItem<'a, M> {
+    pub id: &'a str,
+    pub message: Option<&'a M>,
+    /// The item's own `request_id`, which must be empty.
+    pub request_id: &'a str,
+}
+
+/// AIP-233: every create in one transaction, results in request order.
+pub async fn batch_create<R: Resource<Key = ResourceId>>(
+    store: &Store,
+    items: &[BatchItem<'_, R::Message>],
+    request: Result<Option<RequestKey>, Violations>,
+) -> Result<Vec<R::Message>, ApiError> {
+    check_batch_len("requests", items.len())?;
+    let singular = field::<R>();
+    let mut v = Violations::new();
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("requests[{i}]");
+        if !item.request_id.is_empty() {
+            v.add(
+                format!("{at}.request_id"),
+                "set request_id on the batch, not on its requests",
+            );
+        }
+        let key = new_id(R::COLLECTION, item.id, &format!("{at}.{singular}_id"));
+        let data = item
+            .message
+            .ok_or_else(|| Violations::single(format!("{at}.{singular}"), "is required"))
+            .and_then(|m| R::from_message(m, &format!("{at}.{singular}")));
+        match (key, data) {
+            (Ok(k), Ok(d)) => parsed.push((k, d)),
+            (k, d) => {
+                for e in [k.err(), d.err()].into_iter().flatten() {
+                    v.0.extend(e.0);
+                }
+            }
+        }
+    }
+    let request = match request {
+        Ok(r) => Some(r),
+        Err(e) => {
+            v.0.extend(e.0);
+            None
+        }
+    };
+    let request = v.finish_some(|| request)?;
+    let created = store
+        .create_many::<R>(parsed, request.as_ref(), |all| {
+            // The responses, each length-delimited, one after the other.
+            let mut bytes = Vec::new();
+            for stored in all {
+                // Writing into a Vec cannot run out of room.
+                let _ = R::to_message(stored).encode_length_delimited(&mut bytes);
+            }
+            bytes
+        })
+        .await
+        .map_err(ApiError::store(R::COLLECTION, Action::Create))?;
+    match created {
+        CreatedMany::New(all) => Ok(all.iter().map(R::to_message).collect()),
+        CreatedMany::Replayed(bytes) => {
+            let mut rest = bytes.as_slice();
+            let mut all = Vec::new();
+            while !rest.is_empty() {
+                match R::Message::decode_length_delimited(&mut rest) {
+                    Ok(m) => all.push(m),
+                    Err(e) => {
+                        return Err(ApiError::store(R::COLLECTION, Action::Create)(
+                            crate::store::StoreError::corrupt("response of a request id", e),
+                        ));
+                    }
+                }
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// A server stream of every record matching `filter`, in creation order,
+/// [`EXPORT_BATCH`] at a time. The filter is checked before the stream
+/// starts; the pages are read one at a time as the caller takes them, so
+/// memory stays at about two batches whatever the size of the table.
+pub fn export<R: Resource, M: Send + 'static>(
+    store: &Store,
+    filter: &str,
+    show_deleted: bool,
+    wrap: fn(Vec<R::Message>) -> M,
+) -> Result<tonic::codegen::BoxStream<M>, ApiError> {
+    let filter = crate::domain::parse_filter(R::COLLECTION, filter)
+        .map_err(|e| Violations::single("filter", e))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<M, tonic::Status>>(1);
+    let store = store.clone();
+    let task = async move {
+        let mut page = crate::store::PageQuery {
+            size: EXPORT_BATCH,
+            after: None,
+            show_deleted,
+            filter,
+            order: crate::domain::Order::creation(),
+            search: None,
+            want_total: false,
+        };
+        loop {
+            let result = store
+                .list::<R>(&page)
+                .await
+                .map_err(ApiError::store(R::COLLECTION, Action::Read));
+            match result {
+                Ok(found) => {
+                    let items = found.items.iter().map(R::to_message).collect();
+                    if tx.send(Ok(wrap(items))).await.is_err() {
+                        return; // The caller went away.
+                    }
+                    match found.next {
+                        Some(next) => page.after = Some(next),
+                        None => return,
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            }
+        }
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(task));
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }

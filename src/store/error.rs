@@ -33,6 +33,13 @@ impl std::fmt::Display for Reference {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Item `index` of a batch write was refused.
+    #[error("item {index}: {error}")]
+    Item {
+        index: usize,
+        #[source]
+        error: Box<StoreError>,
+    },
     #[error("{name} does not exist")]
     NotFound { name: String },
     #[error("{name} already exists")]

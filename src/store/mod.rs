@@ -30,7 +30,7 @@ pub use insight::{Partner, ProgramGroup};
 pub use participation::Participations;
 pub use program::Programs;
 pub use query::{EXACT_COUNT_LIMIT, PageQuery};
-pub use request_id::{Created, RequestKey};
+pub use request_id::{Created, CreatedMany, RequestKey};
 pub use table::{Children, RecordKey, Table};
 
 /// How long a create's `request_id` is remembered.

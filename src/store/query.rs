@@ -24,6 +24,8 @@ pub struct PageQuery {
     pub filter: Option<Filter>,
     pub order: Order,
     pub search: Option<Search>,
+    /// Find `total_size` (List); an export does not need it.
+    pub want_total: bool,
 }
 
 /// The column of a field that lives in the listed table itself; `None` for

@@ -29,6 +29,15 @@ pub enum Created<T> {
     Replayed(Vec<u8>),
 }
 
+/// The outcome of a batch create.
+#[derive(Debug)]
+pub enum CreatedMany<T> {
+    /// Created now, in request order.
+    New(Vec<Stored<T>>),
+    /// The same request was seen before: its encoded first response.
+    Replayed(Vec<u8>),
+}
+
 /// The stored first response of `key`, if any. The same id with another
 /// method or request is rejected.
 pub(super) async fn find(

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 
 use super::query::{self, Compiler, total_size};
-use super::request_id::{self, Created, RequestKey};
+use super::request_id::{self, Created, CreatedMany, RequestKey};
 use super::{Page, PageQuery, Store, StoreError, Stored, now};
 use crate::domain::{Collection, Cursor, Literal, Order, ResourceId};
 
@@ -378,6 +378,76 @@ impl Store {
         .await
     }
 
+    /// Creates every record or none, in one transaction; with `request`,
+    /// at most once. An error names the item at fault by its index.
+    pub async fn create_many<T: Table>(
+        &self,
+        items: Vec<(T::Key, T::Data)>,
+        request: Option<&RequestKey>,
+        response: impl Fn(&[Stored<T::Data>]) -> Vec<u8>,
+    ) -> Result<CreatedMany<T::Data>, StoreError> {
+        let (items, response) = (&items, &response);
+        self.write(|txn| async move {
+            if let Some(request) = request
+                && let Some(first) = request_id::find(&*txn, request).await?
+            {
+                return Ok(CreatedMany::Replayed(first));
+            }
+            let t = now();
+            let mut created = Vec::with_capacity(items.len());
+            for (index, (key, data)) in items.iter().enumerate() {
+                let item = |error| StoreError::Item {
+                    index,
+                    error: Box::new(error),
+                };
+                if find::<T>(&*txn, key).await?.is_some() {
+                    return Err(item(StoreError::AlreadyExists {
+                        name: name_of::<T>(key),
+                    }));
+                }
+                T::check_write(&txn, key, data, None)
+                    .await
+                    .map_err(|e| if e.is_retryable() { e } else { item(e) })?;
+                let stored = Stored::new(name_of::<T>(key), data.clone(), t, false);
+                T::Entity::insert(encode::<T>(key, &stored)?)
+                    .exec_without_returning(&*txn)
+                    .await?;
+                created.push(stored);
+            }
+            if let Some(request) = request {
+                request_id::record(&txn, request, response(&created), t).await?;
+            }
+            Ok(CreatedMany::New(created))
+        })
+        .await
+    }
+
+    /// The records of `keys`, in their order; the first missing one is
+    /// [`StoreError::NotFound`].
+    pub async fn get_many<T: Table>(
+        &self,
+        keys: &[T::Key],
+    ) -> Result<Vec<Stored<T::Data>>, StoreError> {
+        let condition = keys
+            .iter()
+            .fold(Condition::any(), |c, k| c.add(key_condition(k)));
+        let rows = T::Entity::find().filter(condition).all(&self.read).await?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let (_, stored) = decode::<T>(row)?;
+            found.insert(stored.name.clone(), stored);
+        }
+        keys.iter()
+            .map(|k| {
+                let name = name_of::<T>(k);
+                found
+                    .get(&name)
+                    .cloned()
+                    .ok_or(StoreError::NotFound { name })
+            })
+            .collect()
+    }
+
     pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
         find::<T>(&self.read, key)
             .await?
@@ -447,6 +517,7 @@ impl Store {
                 _,
             ) => *n,
             (None, false) => decoded.len() as u64,
+            _ if !page.want_total => 0,
             _ => total_size(&self.read, matching.into_query()).await?,
         };
         let next = match (last_values, decoded.last()) {

@@ -3,6 +3,7 @@
 //! `PARTNERSHIP_TEST_POSTGRES_URL` / `PARTNERSHIP_TEST_MYSQL_URL` are set
 //! (otherwise their tests are listed as ignored, and a line says why).
 
+mod bulk;
 mod companies;
 mod concurrency;
 mod contention;
@@ -69,6 +70,9 @@ const TESTS: &[(&str, TestFn)] = tests![
     query::bad_queries_are_invalid_argument_and_inject_nothing,
     query::paging_under_concurrent_inserts_returns_each_record_once,
     query::insights_summarize_programs_and_list_partners,
+    bulk::batch_get_returns_in_order_all_or_nothing,
+    bulk::batch_create_is_atomic_and_names_the_request_at_fault,
+    bulk::exports_stream_every_record_once_in_batches,
 ];
 
 /// Tests that run server processes of their own on the backend's database.
