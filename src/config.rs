@@ -38,6 +38,35 @@ pub enum Command {
     /// Apply migrations, then load the demo records of the 2026-03-10
     /// shared-growth roundtable (idempotent).
     SeedDemo(DbArgs),
+    /// Apply migrations, then load a generated dataset (deterministic for a
+    /// seed) into an empty database: for benchmarks and trials at scale.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Seed of the generator: the same seed and counts give the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Large and middle-standing companies to make.
+    #[arg(long, default_value_t = 1_000)]
+    pub companies: u64,
+
+    /// SMEs to make.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub smes: u64,
+
+    /// Programs to make, hosted by the companies.
+    #[arg(long, default_value_t = 100_000)]
+    pub programs: u64,
+
+    /// Participations to make, spread evenly over the programs.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub participations: u64,
 }
 
 #[derive(Debug, Clone, Args)]

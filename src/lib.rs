@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod generate;
 pub mod metrics;
 pub mod seed;
 pub mod server;

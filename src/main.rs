@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use partnership::config::{Cli, Command, DbArgs, HealthArgs, ServeArgs};
+use partnership::config::{Cli, Command, DbArgs, GenerateArgs, HealthArgs, ServeArgs};
 use partnership::server::{
     self, ConnectionLimits, Keepalive, Listeners, MessageLimits, ServerConfig, TlsConfig,
 };
@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args).await,
         Some(Command::Health(args)) => health(&args).await,
         Some(Command::SeedDemo(db)) => seed_demo(&db).await,
+        Some(Command::Generate(args)) => generate(&args).await,
         None => serve(&cli.serve).await,
     };
     match result {
@@ -51,6 +52,37 @@ async fn seed_demo(db: &DbArgs) -> Result<(), BoxError> {
         "demo data: {} records created, {} already present",
         report.created, report.already_present
     );
+    store.close().await;
+    Ok(())
+}
+
+/// Loads a generated dataset into an empty database.
+async fn generate(args: &GenerateArgs) -> Result<(), BoxError> {
+    let store = Store::connect(&args.db.db_config()).await?;
+    store.migrate().await?;
+    if store.has_records().await? {
+        return Err("the database already holds records; generate loads into an empty one".into());
+    }
+    let counts = partnership::generate::Counts {
+        companies: args.companies,
+        smes: args.smes,
+        programs: args.programs,
+        participations: args.participations,
+    };
+    if counts.companies == 0 && (counts.programs > 0) {
+        return Err("programs need at least one company (--companies)".into());
+    }
+    if counts.smes == 0 && counts.participations > 0 {
+        return Err("participations need at least one SME (--smes)".into());
+    }
+    let report = partnership::generate::generate(&store, counts, args.seed).await?;
+    println!(
+        "generated {} rows in {:.1} s: {:.0} rows/s",
+        report.rows,
+        report.elapsed.as_secs_f64(),
+        report.rows_per_second()
+    );
+    store.analyze().await?;
     store.close().await;
     Ok(())
 }

@@ -269,6 +269,34 @@ impl Store {
         out
     }
 
+    /// Whether any company, SME or program is stored, deleted or not.
+    pub async fn has_records(&self) -> Result<bool, StoreError> {
+        let any = |table: &'static str| {
+            sea_orm::sea_query::Query::select()
+                .expr(sea_orm::sea_query::Expr::val(1))
+                .from(sea_orm::sea_query::Alias::new(table))
+                .limit(1)
+                .to_owned()
+        };
+        for table in ["companies", "smes", "programs"] {
+            if self.read.query_one(&any(table)).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Refreshes the planner's statistics after a bulk load (PostgreSQL
+    /// `ANALYZE`, MariaDB `ANALYZE TABLE`, SQLite `ANALYZE`).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let sql = match self.write.get_database_backend() {
+            DbBackend::MySql => "ANALYZE TABLE companies, smes, programs, participations",
+            _ => "ANALYZE",
+        };
+        self.write.execute_unprepared(sql).await?;
+        Ok(())
+    }
+
     pub async fn close(self) {
         let _ = self.read.close().await;
         let _ = self.write.close().await;

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The benchmark of the query issue, in one command: builds release, loads the
+# generated dataset (1,000 companies, 1,000,000 SMEs, 100,000 programs,
+# 2,000,000 participations) into a PostgreSQL database of its own unless it
+# is there already, checks with EXPLAIN that each benchmark query uses an
+# index, starts the server on it, and runs the Rust load driver
+# (benches/load.rs), which also runs pgbench as the anchor. Prints one table.
+#
+#   bash scripts/bench.sh                  # PARTNERSHIP_BENCH_PG to change the server
+#   BENCH_SECONDS=10 BENCH_SMES=1000000 bash scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg=${PARTNERSHIP_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+db=partnership_bench
+url="$pg/$db"
+smes=${BENCH_SMES:-1000000}
+seconds=${BENCH_SECONDS:-10}
+port=${BENCH_PORT:-50061}
+
+cargo build --release --quiet
+bin=target/release/partnership
+
+if ! psql "$pg/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  psql "$pg/postgres" -qc "CREATE DATABASE $db"
+fi
+have=$(psql "$url" -tAc "SELECT count(*) FROM smes" 2>/dev/null || echo 0)
+if [ "$have" != "$smes" ]; then
+  echo "== loading the dataset ($smes SMEs)"
+  psql "$pg/postgres" -qc "DROP DATABASE $db" -c "CREATE DATABASE $db"
+  "$bin" generate --database-url "$url" --companies 1000 --smes "$smes" \
+    --programs $((smes / 10)) --participations $((smes * 2))
+fi
+
+echo "== EXPLAIN: each benchmark query uses an index"
+explain() {
+  local plan
+  plan=$(psql "$url" -tAc "EXPLAIN $2")
+  if echo "$plan" | grep -q "Seq Scan on \(smes\|programs\|participations\)"; then
+    echo "FAIL $1: a sequential scan"; echo "$plan"; exit 1
+  fi
+  echo "ok   $1: $(echo "$plan" | grep -o '\(Index Only Scan\|Index Scan\|Bitmap Index Scan\)[^(]*' | head -2 | tr '\n' ';')"
+}
+explain GetSme "SELECT * FROM smes WHERE id = 's0123456'"
+explain ListSmes "SELECT * FROM smes WHERE delete_time IS NULL ORDER BY create_time, id LIMIT 51"
+explain "ListPrograms filtered" "SELECT * FROM programs WHERE delete_time IS NULL AND region = 'GYEONGGI' AND budget_krw >= 1000000000 AND budget_krw IS NOT NULL ORDER BY create_time, id LIMIT 51"
+explain "ListParticipations of one SME" "SELECT * FROM participations WHERE delete_time IS NULL AND sme_id = 's0123456' ORDER BY create_time, program_id, id LIMIT 51"
+explain "ListParticipations of one program" "SELECT * FROM participations WHERE delete_time IS NULL AND program_id = 'p0012345' ORDER BY create_time, program_id, id LIMIT 51"
+explain "Search 3 characters" "SELECT * FROM smes WHERE delete_time IS NULL AND (display_name ILIKE '%원정밀%' OR (replace(business_number, '-', '') LIKE '%원정밀%' AND business_number IS NOT NULL)) ORDER BY create_time, id LIMIT 51"
+explain "Search digits" "SELECT * FROM smes WHERE delete_time IS NULL AND (display_name ILIKE '%81123%' OR (replace(business_number, '-', '') LIKE '%81123%' AND business_number IS NOT NULL)) ORDER BY create_time, id LIMIT 51"
+
+echo "== server"
+log=$(mktemp)
+RUST_LOG=warn "$bin" serve --database-url "$url" --listen "127.0.0.1:$port" --metrics-listen off \
+  --db-max-connections 16 >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  "$bin" health --addr "127.0.0.1:$port" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+echo "== load ($seconds s per scenario; pgbench anchors in the same run)"
+cargo bench --quiet --bench load -- --addr "127.0.0.1:$port" --database-url "$url" \
+  --server-pid "$server" --seconds "$seconds" --smes "$smes"
