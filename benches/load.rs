@@ -35,6 +35,10 @@ struct Args {
     /// SMEs in the dataset (ids s0000000…).
     #[arg(long, default_value_t = 1_000_000)]
     smes: u64,
+    /// Scenarios to run (comma-separated among get, list, filter, depth,
+    /// search, summarize, export); all when empty.
+    #[arg(long, default_value = "")]
+    only: String,
     /// Ignored: `cargo bench` passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -194,232 +198,252 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
     }
     let secs = args.seconds;
+    let wanted = |name: &str| args.only.is_empty() || args.only.split(',').any(|o| o == name);
     let smes = args.smes;
     let mut table = Table(Vec::new());
 
-    // GetSme at 32 callers against pgbench's primary-key SELECT.
-    eprintln!("GetSme, 32 callers…");
-    let run = load(&channels, 32, secs, move |ch, r| async move {
-        let mut c = SmeServiceClient::new(ch);
-        c.get_sme(pb::GetSmeRequest {
-            name: sme_id(r % smes),
+    if wanted("get") {
+        // GetSme at 32 callers against pgbench's primary-key SELECT.
+        eprintln!("GetSme, 32 callers…");
+        let run = load(&channels, 32, secs, move |ch, r| async move {
+            let mut c = SmeServiceClient::new(ch);
+            c.get_sme(pb::GetSmeRequest {
+                name: sme_id(r % smes),
+            })
+            .await
+            .is_ok()
         })
-        .await
-        .is_ok()
-    })
-    .await;
-    let pg = pgbench(
-        &args.database_url,
-        &format!(
-            "\\set n random(0, {})\nSELECT * FROM smes WHERE id = 's' || lpad(:n::text, 7, '0');\n",
-            smes - 1
-        ),
-        32,
-        secs,
-    );
-    table.row(
-        "GetSme, 32 callers",
-        format!(
-            "{:.0}/s, p99 {:.1} ms, {} errors",
-            run.per_second(),
-            run.percentile(0.99),
-            run.errors
-        ),
-        format!("pgbench {pg:.0}/s → **{:.2}×**", run.per_second() / pg),
-        "≥ 0.70× pgbench",
-    );
+        .await;
+        let pg = pgbench(
+            &args.database_url,
+            &format!(
+                "\\set n random(0, {})\nSELECT * FROM smes WHERE id = 's' || lpad(:n::text, 7, '0');\n",
+                smes - 1
+            ),
+            32,
+            secs,
+        );
+        table.row(
+            "GetSme, 32 callers",
+            format!(
+                "{:.0}/s, p99 {:.1} ms, {} errors",
+                run.per_second(),
+                run.percentile(0.99),
+                run.errors
+            ),
+            format!("pgbench {pg:.0}/s → **{:.2}×**", run.per_second() / pg),
+            "≥ 0.70× pgbench",
+        );
+    }
 
-    // ListSmes first page of 50, no filter, 32 callers.
-    eprintln!("ListSmes, 32 callers…");
-    let run = load(&channels, 32, secs, |ch, _| async move {
-        let mut c = SmeServiceClient::new(ch);
-        c.list_smes(pb::ListSmesRequest {
-            page_size: 50,
-            ..Default::default()
+    if wanted("list") {
+        // ListSmes first page of 50, no filter, 32 callers.
+        eprintln!("ListSmes, 32 callers…");
+        let run = load(&channels, 32, secs, |ch, _| async move {
+            let mut c = SmeServiceClient::new(ch);
+            c.list_smes(pb::ListSmesRequest {
+                page_size: 50,
+                ..Default::default()
+            })
+            .await
+            .is_ok()
         })
-        .await
-        .is_ok()
-    })
-    .await;
-    let pg = pgbench(
-        &args.database_url,
-        "SELECT * FROM smes WHERE delete_time IS NULL ORDER BY create_time, id LIMIT 51;\n",
-        32,
-        secs,
-    );
-    table.row(
-        "ListSmes page of 50, 32 callers",
-        format!(
-            "{:.0} pages/s, p99 {:.1} ms",
-            run.per_second(),
-            run.percentile(0.99)
-        ),
-        format!("pgbench {pg:.0}/s → **{:.2}×**", run.per_second() / pg),
-        "≥ 0.50× pgbench",
-    );
+        .await;
+        let pg = pgbench(
+            &args.database_url,
+            "SELECT * FROM smes WHERE delete_time IS NULL ORDER BY create_time, id LIMIT 51;\n",
+            32,
+            secs,
+        );
+        table.row(
+            "ListSmes page of 50, 32 callers",
+            format!(
+                "{:.0} pages/s, p99 {:.1} ms",
+                run.per_second(),
+                run.percentile(0.99)
+            ),
+            format!("pgbench {pg:.0}/s → **{:.2}×**", run.per_second() / pg),
+            "≥ 0.50× pgbench",
+        );
+    }
 
-    // ListPrograms with a two-field filter, 16 callers; and deep pages.
     let filter = "region = GYEONGGI AND budget_krw >= 1000000000";
-    eprintln!("ListPrograms filtered, 16 callers…");
-    let run = load(&channels, 16, secs, move |ch, _| async move {
-        let mut c = ProgramServiceClient::new(ch);
-        c.list_programs(pb::ListProgramsRequest {
-            page_size: 50,
-            filter: filter.into(),
-            ..Default::default()
-        })
-        .await
-        .is_ok()
-    })
-    .await;
-    table.row(
-        &format!("ListPrograms `{filter}`, 50, 16 callers"),
-        format!(
-            "{:.0} pages/s, p50 {:.1} ms, **p99 {:.1} ms**",
-            run.per_second(),
-            run.percentile(0.5),
-            run.percentile(0.99)
-        ),
-        String::new(),
-        "p99 ≤ 25 ms",
-    );
-    // A token 10,000 records deep: ten pages of 1000 with the same query.
-    let mut programs = ProgramServiceClient::new(channels[0].clone());
-    let mut token = String::new();
-    for _ in 0..10 {
-        token = programs
-            .list_programs(pb::ListProgramsRequest {
-                page_size: 1000,
-                page_token: token.clone(),
+    if wanted("filter") {
+        // ListPrograms with a two-field filter, 16 callers; and deep pages.
+        eprintln!("ListPrograms filtered, 16 callers…");
+        let run = load(&channels, 16, secs, move |ch, _| async move {
+            let mut c = ProgramServiceClient::new(ch);
+            c.list_programs(pb::ListProgramsRequest {
+                page_size: 50,
                 filter: filter.into(),
                 ..Default::default()
             })
-            .await?
-            .into_inner()
-            .next_page_token;
-    }
-    let page = |token: String| {
-        move |ch: Channel, _| {
-            let token = token.clone();
-            async move {
-                let mut c = ProgramServiceClient::new(ch);
-                c.list_programs(pb::ListProgramsRequest {
-                    page_size: 50,
-                    page_token: token,
-                    filter: filter.into(),
-                    ..Default::default()
-                })
-                .await
-                .is_ok()
-            }
-        }
-    };
-    let first = load(&channels, 1, secs / 2, page(String::new())).await;
-    let deep = load(&channels, 1, secs / 2, page(token)).await;
-    table.row(
-        "ListPrograms page at depth 10,000, 1 caller",
-        format!("median {:.2} ms", deep.percentile(0.5)),
-        format!(
-            "first page median {:.2} ms → **{:.2}×**",
-            first.percentile(0.5),
-            deep.percentile(0.5) / first.percentile(0.5)
-        ),
-        "≤ 1.5× first page",
-    );
-
-    // Name search over the SMEs: 3-character and 2-character strings.
-    for (chars, target) in [(3usize, "p99 ≤ 50 ms"), (2, "(shorter strings: reported)")] {
-        eprintln!("Search, {chars} characters, 8 callers…");
-        let words: Vec<String> = [
-            "대원정밀",
-            "한일테크",
-            "세진산업",
-            "미래소재",
-            "Hanil",
-            "Precision",
-            "성우부품",
-        ]
-        .iter()
-        .flat_map(|w| {
-            let c: Vec<char> = w.chars().collect();
-            c.windows(chars)
-                .map(|s| s.iter().collect::<String>())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-        let words = Arc::new(words);
-        let run = load(&channels, 8, secs, move |ch, r| {
-            let words = words.clone();
-            async move {
-                let mut c = SmeServiceClient::new(ch);
-                let search = words[(r % words.len() as u64) as usize].clone();
-                c.list_smes(pb::ListSmesRequest {
-                    page_size: 50,
-                    search,
-                    ..Default::default()
-                })
-                .await
-                .is_ok()
-            }
+            .await
+            .is_ok()
         })
         .await;
         table.row(
-            &format!("ListSmes search, {chars} characters, 8 callers"),
+            &format!("ListPrograms `{filter}`, 50, 16 callers"),
             format!(
-                "{:.0}/s, p50 {:.1} ms, **p99 {:.1} ms**",
+                "{:.0} pages/s, p50 {:.1} ms, **p99 {:.1} ms**",
                 run.per_second(),
                 run.percentile(0.5),
                 run.percentile(0.99)
             ),
             String::new(),
-            target,
+            "p99 ≤ 25 ms",
         );
     }
 
-    // SummarizePrograms by kind and start year over everything.
-    eprintln!("SummarizePrograms…");
-    let mut insight = InsightServiceClient::new(channels[0].clone());
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let t = Instant::now();
-        insight
-            .summarize_programs(pb::SummarizeProgramsRequest {
-                filter: String::new(),
-                group_by: vec!["kind".into(), "start_year".into()],
-            })
-            .await?;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    if wanted("depth") {
+        // A token 10,000 records deep: ten pages of 1000 with the same query.
+        let mut programs = ProgramServiceClient::new(channels[0].clone());
+        let mut token = String::new();
+        for _ in 0..10 {
+            token = programs
+                .list_programs(pb::ListProgramsRequest {
+                    page_size: 1000,
+                    page_token: token.clone(),
+                    filter: filter.into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .next_page_token;
+        }
+        let page = |token: String| {
+            move |ch: Channel, _| {
+                let token = token.clone();
+                async move {
+                    let mut c = ProgramServiceClient::new(ch);
+                    c.list_programs(pb::ListProgramsRequest {
+                        page_size: 50,
+                        page_token: token,
+                        filter: filter.into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .is_ok()
+                }
+            }
+        };
+        let first = load(&channels, 1, secs / 2, page(String::new())).await;
+        let deep = load(&channels, 1, secs / 2, page(token)).await;
+        table.row(
+            "ListPrograms page at depth 10,000, 1 caller",
+            format!("median {:.2} ms", deep.percentile(0.5)),
+            format!(
+                "first page median {:.2} ms → **{:.2}×**",
+                first.percentile(0.5),
+                deep.percentile(0.5) / first.percentile(0.5)
+            ),
+            "≤ 1.5× first page",
+        );
     }
-    times.sort_by(f64::total_cmp);
-    table.row(
-        "SummarizePrograms by kind, start_year (all), 5 calls",
-        format!("**median {:.0} ms**", times[times.len() / 2]),
-        String::new(),
-        "≤ 500 ms",
-    );
 
-    // ExportSmes of everything, and the server's peak memory.
-    eprintln!("ExportSmes…");
-    let mut c = SmeServiceClient::new(channels[0].clone());
-    let t = Instant::now();
-    let mut stream = c
-        .export_smes(pb::ExportSmesRequest::default())
-        .await?
-        .into_inner();
-    let mut n = 0u64;
-    while let Some(batch) = stream.message().await? {
-        n += batch.smes.len() as u64;
+    if wanted("search") {
+        // Name search over the SMEs: 3-character and 2-character strings.
+        for (chars, callers, target) in [
+            (3usize, 1usize, "p99 ≤ 50 ms"),
+            (3, 8, "p99 ≤ 50 ms"),
+            (2, 1, "(shorter strings: reported)"),
+        ] {
+            eprintln!("Search, {chars} characters, {callers} callers…");
+            let words: Vec<String> = [
+                "대원정밀",
+                "한일테크",
+                "세진산업",
+                "미래소재",
+                "Hanil",
+                "Precision",
+                "성우부품",
+            ]
+            .iter()
+            .flat_map(|w| {
+                let c: Vec<char> = w.chars().collect();
+                c.windows(chars)
+                    .map(|s| s.iter().collect::<String>())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+            let words = Arc::new(words);
+            let run = load(&channels, callers, secs, move |ch, r| {
+                let words = words.clone();
+                async move {
+                    let mut c = SmeServiceClient::new(ch);
+                    let search = words[(r % words.len() as u64) as usize].clone();
+                    c.list_smes(pb::ListSmesRequest {
+                        page_size: 50,
+                        search,
+                        ..Default::default()
+                    })
+                    .await
+                    .is_ok()
+                }
+            })
+            .await;
+            table.row(
+                &format!("ListSmes search, {chars} characters, {callers} callers"),
+                format!(
+                    "{:.0}/s, p50 {:.1} ms, **p99 {:.1} ms**",
+                    run.per_second(),
+                    run.percentile(0.5),
+                    run.percentile(0.99)
+                ),
+                String::new(),
+                target,
+            );
+        }
     }
-    let rate = n as f64 / t.elapsed().as_secs_f64();
-    table.row(
-        "ExportSmes, everything",
-        format!("{n} records, **{rate:.0} records/s**"),
-        format!(
-            "server peak RSS over the whole run **{:.0} MB**",
-            peak_rss_mb(args.server_pid)
-        ),
-        "≥ 50,000/s, RSS < 200 MB",
-    );
+
+    if wanted("summarize") {
+        // SummarizePrograms by kind and start year over everything.
+        eprintln!("SummarizePrograms…");
+        let mut insight = InsightServiceClient::new(channels[0].clone());
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            insight
+                .summarize_programs(pb::SummarizeProgramsRequest {
+                    filter: String::new(),
+                    group_by: vec!["kind".into(), "start_year".into()],
+                })
+                .await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        table.row(
+            "SummarizePrograms by kind, start_year (all), 5 calls",
+            format!("**median {:.0} ms**", times[times.len() / 2]),
+            String::new(),
+            "≤ 500 ms",
+        );
+    }
+
+    if wanted("export") {
+        // ExportSmes of everything, and the server's peak memory.
+        eprintln!("ExportSmes…");
+        let mut c = SmeServiceClient::new(channels[0].clone());
+        let t = Instant::now();
+        let mut stream = c
+            .export_smes(pb::ExportSmesRequest::default())
+            .await?
+            .into_inner();
+        let mut n = 0u64;
+        while let Some(batch) = stream.message().await? {
+            n += batch.smes.len() as u64;
+        }
+        let rate = n as f64 / t.elapsed().as_secs_f64();
+        table.row(
+            "ExportSmes, everything",
+            format!("{n} records, **{rate:.0} records/s**"),
+            format!(
+                "server peak RSS over the whole run **{:.0} MB**",
+                peak_rss_mb(args.server_pid)
+            ),
+            "≥ 50,000/s, RSS < 200 MB",
+        );
+    }
 
     table.print();
     Ok(())

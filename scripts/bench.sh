@@ -7,7 +7,7 @@
 # (benches/load.rs), which also runs pgbench as the anchor. Prints one table.
 #
 #   bash scripts/bench.sh                  # PARTNERSHIP_BENCH_PG to change the server
-#   BENCH_SECONDS=10 BENCH_SMES=1000000 bash scripts/bench.sh
+#   BENCH_SECONDS=10 BENCH_SMES=1000000 BENCH_ONLY=get,list bash scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,4 +62,4 @@ done
 
 echo "== load ($seconds s per scenario; pgbench anchors in the same run)"
 cargo bench --quiet --bench load -- --addr "127.0.0.1:$port" --database-url "$url" \
-  --server-pid "$server" --seconds "$seconds" --smes "$smes"
+  --server-pid "$server" --seconds "$seconds" --smes "$smes" --only "${BENCH_ONLY:-}"

@@ -81,9 +81,17 @@ const COMPANY_SUFFIXES: &[&str] = &[
     "Motors",
     "Materials",
 ];
-const SME_WORDS: &[&str] = &[
-    "대원", "한일", "세진", "동양", "우진", "신성", "태광", "미래", "한빛", "새한", "성우", "대성",
-    "정우", "영신", "Hanil", "Daewon", "Sejin", "Mirae", "Nexus", "Core",
+/// Syllables SME names are made of, two at a time (as 대원, 한일, 세진…),
+/// so names are as varied as real ones and a search matches few.
+const SME_SYLLABLES: &[&str] = &[
+    "대", "원", "한", "일", "세", "진", "동", "양", "우", "신", "성", "태", "광", "미", "래", "빛",
+    "새", "정", "영", "삼", "화", "금", "강", "남", "서", "천", "보", "경", "명", "선", "용", "재",
+    "중", "승", "현", "도", "유", "창", "준", "혜",
+];
+/// Latin names, for the SMEs that trade under one.
+const SME_LATIN: &[&str] = &[
+    "Hanil", "Daewon", "Sejin", "Mirae", "Nexus", "Core", "Apex", "Vertex", "Orion", "Nova",
+    "Zenith", "Atlas", "Helix", "Quanta", "Stellar", "Prime",
 ];
 const SME_TRADES: &[&str] = &[
     "정밀",
@@ -183,7 +191,12 @@ fn enterprise(rng: &mut StdRng, n: u64, company: bool) -> Result<Enterprise, Sto
             n
         )
     } else {
-        format!("{}{} {}", pick(rng, SME_WORDS), pick(rng, SME_TRADES), n)
+        let stem = if rng.random_bool(0.1) {
+            (*pick(rng, SME_LATIN)).to_owned()
+        } else {
+            format!("{}{}", pick(rng, SME_SYLLABLES), pick(rng, SME_SYLLABLES))
+        };
+        format!("{stem}{} {}", pick(rng, SME_TRADES), n)
     };
     let (size, employees): (EnterpriseSize, i32) = if company {
         if rng.random_bool(0.6) {
@@ -198,7 +211,8 @@ fn enterprise(rng: &mut StdRng, n: u64, company: bool) -> Result<Enterprise, Sto
             _ => (EnterpriseSize::Micro, rng.random_range(1..10)),
         }
     };
-    let ksic = KsicCode::parse(*pick(rng, KSIC)).map_err(|e| invalid("ksic_code", e))?;
+    let code: &&str = pick(rng, KSIC);
+    let ksic = KsicCode::parse(code).map_err(|e| invalid("ksic_code", e))?;
     // Companies and SMEs draw from separate ranges of serials.
     let serial = if company { n } else { 1_000_000 + n };
     Ok(Enterprise {

@@ -116,6 +116,8 @@ pub struct DbConfig {
 pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    /// Recent planner estimates of `total_size`, by query.
+    estimates: query::Estimates,
 }
 
 impl Store {
@@ -129,6 +131,10 @@ impl Store {
                 .acquire_timeout(config.acquire_timeout)
                 .connect_timeout(Duration::from_secs(10))
                 .sqlx_logging(false)
+                // No ping before every statement: a broken connection fails
+                // its statement (UNAVAILABLE, safe to retry) and is dropped,
+                // and the health watcher pings once a second anyway.
+                .test_before_acquire(false)
                 // A connection handed back inside a transaction the driver
                 // still counts (a call cancelled mid-transaction) is closed,
                 // not reused: the next transaction on it would fail.
@@ -160,7 +166,11 @@ impl Store {
             let read = Database::connect(options(config.max_connections.max(1)))
                 .await
                 .map_err(StoreError::from)?;
-            Ok(Self { read, write })
+            Ok(Self {
+                read,
+                write,
+                estimates: query::Estimates::default(),
+            })
         } else {
             let pool = Database::connect(options(config.max_connections.max(2)))
                 .await
@@ -168,6 +178,7 @@ impl Store {
             Ok(Self {
                 read: pool.clone(),
                 write: pool,
+                estimates: query::Estimates::default(),
             })
         }
     }

@@ -333,6 +333,34 @@ impl Compiler {
                 value: Literal::Text(id.as_str().to_owned()),
             });
         }
+        // A bound on the leading key lets the database start its index
+        // range at the cursor instead of filtering every row before it.
+        let mut bound = Condition::all();
+        if let Some(first) = all.first()
+            && !first.nullable
+            && first.value != Literal::Null
+        {
+            let c = self.col(first.column);
+            bound = bound.add(if first.descending {
+                c.lte(value(&first.value))
+            } else {
+                c.gte(value(&first.value))
+            });
+        }
+        // Every key set and running one way: a row comparison, which every
+        // backend evaluates as one index range.
+        let uniform = all
+            .iter()
+            .all(|k| !k.nullable && k.value != Literal::Null && k.descending == all[0].descending);
+        if uniform && !all.is_empty() {
+            let columns = Expr::tuple(all.iter().map(|k| self.col(k.column)));
+            let values = Expr::tuple(all.iter().map(|k| Expr::val(value(&k.value))));
+            return bound.add(if all[0].descending {
+                columns.lt(values)
+            } else {
+                columns.gt(values)
+            });
+        }
         let mut rest: Option<Condition> = None;
         for k in all.iter().rev() {
             let c = self.col(k.column);
@@ -365,7 +393,10 @@ impl Compiler {
             }
             rest = Some(level);
         }
-        rest.unwrap_or_else(|| Condition::all().add(Expr::val(false)))
+        match rest {
+            Some(rest) => bound.add(rest),
+            None => Condition::all().add(Expr::val(false)),
+        }
     }
 }
 
@@ -383,18 +414,58 @@ pub const EXACT_COUNT_LIMIT: u64 = 1000;
 /// Above this estimate no count runs at all.
 const TRUST_ESTIMATE_ABOVE: u64 = 10 * EXACT_COUNT_LIMIT;
 
+/// How long a planner estimate is reused for the same query.
+const ESTIMATE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most estimates remembered; the memory is cleared when it fills.
+const ESTIMATES_KEPT: usize = 4096;
+
+/// Recent planner estimates by statement: a first page of a large list
+/// then costs its own SELECT only.
+#[derive(Debug, Clone, Default)]
+pub struct Estimates(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>>,
+);
+
+impl Estimates {
+    fn get(&self, key: &str) -> Option<u64> {
+        let map = self.0.lock().ok()?;
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < ESTIMATE_TTL)
+            .map(|(_, n)| *n)
+    }
+
+    fn put(&self, key: String, n: u64) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= ESTIMATES_KEPT {
+                map.clear();
+            }
+            map.insert(key, (std::time::Instant::now(), n));
+        }
+    }
+}
+
 /// How many rows `rows` (a `SELECT … FROM t WHERE …` of the list, without
 /// order or limit) yields: exact on SQLite and up to
 /// [`EXACT_COUNT_LIMIT`]; otherwise the query planner's estimate.
 pub(super) async fn total_size(
     db: &impl ConnectionTrait,
+    estimates: &Estimates,
     rows: SelectStatement,
 ) -> Result<u64, StoreError> {
     let backend = db.get_database_backend();
     if backend == DbBackend::Sqlite {
         return count(db, rows, None).await;
     }
-    let estimate = estimate(db, &rows).await?;
+    let built = backend.build(&rows);
+    let key = format!("{}\n{:?}", built.sql, built.values);
+    let estimate = match estimates.get(&key) {
+        Some(n) => n,
+        None => {
+            let n = estimate(db, &rows).await?;
+            estimates.put(key, n);
+            n
+        }
+    };
     if estimate > TRUST_ESTIMATE_ABOVE {
         return Ok(estimate);
     }

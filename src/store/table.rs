@@ -522,7 +522,20 @@ impl Store {
                 None => select.order_by(expr, dir),
             };
         }
-        let rows = select.limit(page.size + 1).all(&self.read).await?;
+        let rows = select.limit(page.size + 1).all(&self.read);
+        // The first page of a filtered list or a search counts alongside its
+        // SELECT, on another connection: a full page needs the count, and
+        // waiting for one before starting the other doubles the latency.
+        let counting = page.after.is_none()
+            && page.want_total
+            && (page.filter.is_some() || page.search.is_some());
+        let (rows, early_total) = if counting {
+            let total = total_size(&self.read, &self.estimates, matching.clone().into_query());
+            let (rows, total) = tokio::join!(rows, total);
+            (rows?, Some(total?))
+        } else {
+            (rows.await?, None)
+        };
         let size = usize::try_from(page.size).unwrap_or(usize::MAX);
         let more = rows.len() > size;
         let mut last_values = None;
@@ -543,7 +556,8 @@ impl Store {
             ) => *n,
             (None, false) => decoded.len() as u64,
             _ if !page.want_total => 0,
-            _ => total_size(&self.read, matching.into_query()).await?,
+            _ if early_total.is_some() => early_total.unwrap_or_default(),
+            _ => total_size(&self.read, &self.estimates, matching.into_query()).await?,
         };
         let next = match (last_values, decoded.last()) {
             (Some(values), Some((key, _))) => Some(Cursor {

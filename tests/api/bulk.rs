@@ -4,6 +4,8 @@
 use partnership::pb;
 use tonic::Code;
 
+use partnership::pb::insight_service_client::InsightServiceClient;
+
 use crate::support::{App, assert_status, business_number, count_companies, create_company};
 
 fn create(id: &str, name: &str, bn: &str) -> pb::CreateCompanyRequest {
@@ -360,4 +362,139 @@ pub async fn exports_stream_every_record_once_in_batches(mut app: App) {
     let first = programs.message().await.expect("batch").expect("one batch");
     assert_eq!(first.programs.len(), 1);
     app.stop().await;
+}
+
+/// Runs `partnership generate` on `url` with a small dataset.
+fn generate(url: &str, seed: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_partnership"))
+        .args([
+            "generate",
+            "--database-url",
+            url,
+            "--companies",
+            "5",
+            "--smes",
+            "300",
+            "--programs",
+            "40",
+            "--participations",
+            "400",
+            "--seed",
+            seed,
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run partnership generate")
+}
+
+/// Every record through an export: they all decode, so every stored value
+/// is valid (the store checks each row it reads).
+async fn exported(app: &mut App) -> (Vec<pb::Company>, Vec<pb::Sme>, Vec<pb::Program>) {
+    let mut companies = Vec::new();
+    let mut s = app
+        .companies
+        .export_companies(pb::ExportCompaniesRequest::default())
+        .await
+        .expect("export")
+        .into_inner();
+    while let Some(b) = s.message().await.expect("batch") {
+        companies.extend(b.companies);
+    }
+    let mut smes = Vec::new();
+    let mut s = app
+        .smes
+        .export_smes(pb::ExportSmesRequest::default())
+        .await
+        .expect("export")
+        .into_inner();
+    while let Some(b) = s.message().await.expect("batch") {
+        smes.extend(b.smes);
+    }
+    let mut programs = Vec::new();
+    let mut s = app
+        .programs
+        .export_programs(pb::ExportProgramsRequest::default())
+        .await
+        .expect("export")
+        .into_inner();
+    while let Some(b) = s.message().await.expect("batch") {
+        programs.extend(b.programs);
+    }
+    (companies, smes, programs)
+}
+
+/// `partnership generate` loads valid, deterministic records, and refuses a
+/// database that already holds some.
+pub async fn generated_datasets_are_valid_and_deterministic(db: crate::support::TestDb) {
+    let out = generate(&db.url, "7");
+    assert!(out.status.success(), "generate: {out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("generated 745 rows"), "{said}");
+    let again = generate(&db.url, "7");
+    assert!(!again.status.success());
+    // The reason is logged (logs go to stdout).
+    let told = format!(
+        "{}{}",
+        String::from_utf8_lossy(&again.stdout),
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(told.contains("already holds records"), "{told}");
+
+    let mut app = App::spawn(&db).await;
+    let (companies, smes, programs) = exported(&mut app).await;
+    assert_eq!((companies.len(), smes.len(), programs.len()), (5, 300, 40));
+    assert!(
+        smes.iter()
+            .all(|s| !s.business_number.is_empty() && !s.ksic_code.is_empty())
+    );
+    let participations = app
+        .programs
+        .list_participations(pb::ListParticipationsRequest {
+            parent: "programs/-".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(participations.total_size, 400);
+    // Every host exists, and the queries work on generated data.
+    let kinds = InsightServiceClient::new(app.channel.clone())
+        .summarize_programs(pb::SummarizeProgramsRequest {
+            filter: String::new(),
+            group_by: vec!["kind".into()],
+        })
+        .await
+        .expect("summarize")
+        .into_inner();
+    assert_eq!(
+        kinds.groups.iter().map(|g| g.program_count).sum::<i64>(),
+        40
+    );
+    assert_eq!(
+        kinds
+            .groups
+            .iter()
+            .map(|g| g.sme_count)
+            .max()
+            .map(|n| n > 0),
+        Some(true)
+    );
+    app.stop().await;
+
+    // The same seed gives the same records; another seed, others.
+    for (seed, same) in [("7", true), ("8", false)] {
+        let other = crate::support::TestDb::create(db.backend).await;
+        let out = generate(&other.url, seed);
+        assert!(out.status.success(), "generate: {out:?}");
+        let mut app = App::spawn(&other).await;
+        let (c2, s2, p2) = exported(&mut app).await;
+        app.stop().await;
+        other.drop_db().await;
+        let names = |s: &[pb::Sme]| s.iter().map(|s| s.display_name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&smes) == names(&s2), same, "seed {seed}");
+        if same {
+            assert_eq!(companies, c2);
+            assert_eq!(programs, p2);
+        }
+    }
 }

@@ -92,6 +92,10 @@ const PROCESS_DB_TESTS: &[(&str, DbTestFn)] = &[
     ("faults::abandoned_pings_leave_connections_in_step", |db| {
         Box::pin(faults::abandoned_pings_leave_connections_in_step(db))
     }),
+    (
+        "bulk::generated_datasets_are_valid_and_deterministic",
+        |db| Box::pin(bulk::generated_datasets_are_valid_and_deterministic(db)),
+    ),
     ("contention::racing_creates_get_precise_answers", |db| {
         Box::pin(contention::racing_creates_get_precise_answers(db))
     }),
