@@ -9,6 +9,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto proto
 COPY migrations migrations
 COPY src src
+# Cargo.toml names the benchmark driver, so the manifest needs it present.
+COPY benches benches
 RUN cargo build --release --locked --bin partnership \
  && install -D -m 0755 target/release/partnership /out/partnership
 

@@ -331,6 +331,29 @@ impl Loader {
     }
 }
 
+/// Makes `count` records of `T` with `make` and loads them, `CHUNK` rows per
+/// statement, with a progress bar; returns when all are stored.
+async fn load_table<T: crate::store::Table>(
+    loader: &mut Loader,
+    count: u64,
+    what: &'static str,
+    at: impl Fn(u64) -> DateTime<Utc>,
+    mut make: impl FnMut(u64) -> Result<(T::Key, T::Data), StoreError>,
+) -> Result<(), StoreError> {
+    let b = bar(count, what);
+    for chunk in (0..count).step_by(CHUNK as usize) {
+        let end = (chunk + CHUNK).min(count);
+        let batch = (chunk..end)
+            .map(|n| make(n).map(|(key, data)| (key, data, at(n))))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        loader.load::<T>(batch).await?;
+        b.set_position(end);
+    }
+    loader.finish().await?;
+    b.finish();
+    Ok(())
+}
+
 /// Generates and loads `counts` records from `seed`. The progress bars
 /// draw only on a terminal.
 pub async fn generate(store: &Store, counts: Counts, seed: u64) -> Result<Report, StoreError> {
@@ -340,62 +363,33 @@ pub async fn generate(store: &Store, counts: Counts, seed: u64) -> Result<Report
     let at = |i: u64| t0 + TimeDelta::milliseconds(i64::try_from(i).unwrap_or(i64::MAX) * 7);
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let b = bar(counts.companies, "companies");
-    for chunk in (0..counts.companies).step_by(CHUNK as usize) {
-        let end = (chunk + CHUNK).min(counts.companies);
-        let batch = (chunk..end)
-            .map(|n| {
-                Ok((
-                    id('c', n).map_err(|e| invalid("id", e))?,
-                    enterprise(&mut rng, n, true)?,
-                    at(n),
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        loader.load::<Companies>(batch).await?;
-        b.set_position(end);
-    }
-    loader.finish().await?;
-    b.finish();
-
+    load_table::<Companies>(&mut loader, counts.companies, "companies", at, |n| {
+        Ok((
+            id('c', n).map_err(|e| invalid("id", e))?,
+            enterprise(&mut rng, n, true)?,
+        ))
+    })
+    .await?;
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(1));
-    let b = bar(counts.smes, "smes");
-    for chunk in (0..counts.smes).step_by(CHUNK as usize) {
-        let end = (chunk + CHUNK).min(counts.smes);
-        let batch = (chunk..end)
-            .map(|n| {
-                Ok((
-                    id('s', n).map_err(|e| invalid("id", e))?,
-                    enterprise(&mut rng, n, false)?,
-                    at(n),
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        loader.load::<Smes>(batch).await?;
-        b.set_position(end);
-    }
-    loader.finish().await?;
-    b.finish();
-
+    load_table::<Smes>(&mut loader, counts.smes, "smes", at, |n| {
+        Ok((
+            id('s', n).map_err(|e| invalid("id", e))?,
+            enterprise(&mut rng, n, false)?,
+        ))
+    })
+    .await?;
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(2));
-    let b = bar(counts.programs, "programs");
+    // Each program's start date and budget, for its participations.
     let mut programs: Vec<(NaiveDate, i64)> = Vec::new();
-    for chunk in (0..counts.programs).step_by(CHUNK as usize) {
-        let end = (chunk + CHUNK).min(counts.programs);
-        let mut batch = Vec::with_capacity(CHUNK as usize);
-        for n in chunk..end {
-            let p = program(&mut rng, n, counts.companies)?;
-            programs.push((
-                p.start_date.unwrap_or(t0.date_naive()),
-                p.budget_krw.map_or(0, Won::get),
-            ));
-            batch.push((id('p', n).map_err(|e| invalid("id", e))?, p, at(n)));
-        }
-        loader.load::<Programs>(batch).await?;
-        b.set_position(end);
-    }
-    loader.finish().await?;
-    b.finish();
+    load_table::<Programs>(&mut loader, counts.programs, "programs", at, |n| {
+        let p = program(&mut rng, n, counts.companies)?;
+        programs.push((
+            p.start_date.unwrap_or(t0.date_naive()),
+            p.budget_krw.map_or(0, Won::get),
+        ));
+        Ok((id('p', n).map_err(|e| invalid("id", e))?, p))
+    })
+    .await?;
 
     // Participations: spread over the programs, distinct SMEs per program.
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(3));

@@ -85,6 +85,24 @@ fn group_value(
     })
 }
 
+/// Whether the record `id` of `E` exists, deleted or not.
+async fn exists<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id: &ResourceId,
+) -> Result<bool, StoreError>
+where
+    E::Model: Send + Sync,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
+{
+    let found = E::find_by_id(id.as_str().to_owned())
+        .select_only()
+        .column_as(super::table::col("id"), "id")
+        .into_tuple::<String>()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
 impl Store {
     /// Program totals over the live programs matching `filter`, grouped by
     /// `group_by`; at most [`MAX_GROUPS`] + 1 groups, so a caller can tell
@@ -196,20 +214,8 @@ impl Store {
         size: u64,
     ) -> Result<Vec<Partner>, StoreError> {
         let exists = match of {
-            PartnersOf::Company(id) => entity::company::Entity::find_by_id(id.as_str())
-                .select_only()
-                .column(entity::company::Column::Id)
-                .into_tuple::<String>()
-                .one(&self.read)
-                .await?
-                .is_some(),
-            PartnersOf::Sme(id) => entity::sme::Entity::find_by_id(id.as_str())
-                .select_only()
-                .column(entity::sme::Column::Id)
-                .into_tuple::<String>()
-                .one(&self.read)
-                .await?
-                .is_some(),
+            PartnersOf::Company(id) => exists::<entity::company::Entity>(&self.read, id).await?,
+            PartnersOf::Sme(id) => exists::<entity::sme::Entity>(&self.read, id).await?,
         };
         if !exists {
             return Err(StoreError::NotFound {
