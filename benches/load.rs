@@ -35,7 +35,7 @@ struct Args {
     /// SMEs in the dataset (ids s0000000…).
     #[arg(long, default_value_t = 1_000_000)]
     smes: u64,
-    /// Scenarios to run (comma-separated among get, list, filter, depth,
+    /// Scenarios to run (comma-separated among health, get, list, filter, depth,
     /// search, summarize, export); all when empty.
     #[arg(long, default_value = "")]
     only: String,
@@ -201,6 +201,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wanted = |name: &str| args.only.is_empty() || args.only.split(',').any(|o| o == name);
     let smes = args.smes;
     let mut table = Table(Vec::new());
+
+    if wanted("health") {
+        // The transport alone: Health/Check, no database.
+        eprintln!("Health/Check, 32 callers…");
+        let run = load(&channels, 32, secs, |ch, _| async move {
+            let mut c = tonic_health::pb::health_client::HealthClient::new(ch);
+            c.check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .is_ok()
+        })
+        .await;
+        table.row(
+            "Health/Check, 32 callers (transport only)",
+            format!(
+                "{:.0}/s, p99 {:.1} ms",
+                run.per_second(),
+                run.percentile(0.99)
+            ),
+            String::new(),
+            "(calibration)",
+        );
+    }
 
     if wanted("get") {
         // GetSme at 32 callers against pgbench's primary-key SELECT.
