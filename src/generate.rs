@@ -152,7 +152,7 @@ fn region(rng: &mut StdRng) -> Region {
     Region::Seoul
 }
 
-/// A valid business number: a 9-digit body and its check digit.
+/// A business number from a serial: a 9-digit body and its check digit.
 fn business_number(serial: u64) -> Result<BusinessNumber, String> {
     // Tax office codes 101–899, a corporate type code 81–87, a serial.
     let body = format!(
@@ -161,11 +161,7 @@ fn business_number(serial: u64) -> Result<BusinessNumber, String> {
         81 + (serial / 799) % 7,
         (serial / 5593) % 10_000
     );
-    let d: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let w = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let mut s: u32 = d.iter().zip(w).map(|(a, b)| a * b).sum();
-    s += d[8] * 5 / 10;
-    BusinessNumber::parse(&format!("{body}{}", (10 - s % 10) % 10))
+    BusinessNumber::with_check_digit(&body)
 }
 
 fn id(prefix: char, n: u64) -> Result<ResourceId, String> {

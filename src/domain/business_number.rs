@@ -40,6 +40,21 @@ impl BusinessNumber {
     }
 }
 
+impl BusinessNumber {
+    /// The number whose first nine digits are `body`, with its check digit.
+    pub fn with_check_digit(body: &str) -> Result<Self, String> {
+        if body.len() != 9 || !body.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{body:?} is not the 9 digits before a check digit"));
+        }
+        let mut d = [0u8; 10];
+        for (slot, b) in d.iter_mut().zip(body.bytes()) {
+            *slot = b - b'0';
+        }
+        d[9] = check_digit(&d);
+        Ok(Self(d))
+    }
+}
+
 fn check_digit(d: &[u8; 10]) -> u8 {
     let mut sum: u32 = d
         .iter()
@@ -80,5 +95,13 @@ mod tests {
         assert!(BusinessNumber::parse("124810099").is_err());
         assert!(BusinessNumber::parse("12481009a8").is_err());
         assert!(BusinessNumber::parse("").is_err());
+    }
+
+    #[test]
+    fn check_digits_are_computed_as_parse_checks_them() {
+        let made = BusinessNumber::with_check_digit("124810099").unwrap();
+        assert_eq!(made.to_string(), "124-81-00998");
+        assert!(BusinessNumber::with_check_digit("12481009").is_err());
+        assert!(BusinessNumber::with_check_digit("12481009x").is_err());
     }
 }

@@ -402,7 +402,7 @@ impl Builder {
             Expression::Global(c) => {
                 return Err(format!(
                     "{} is a bare value: compare a field with it (e.g. display_name = \"…\"), or use `search`",
-                    describe(c)
+                    c
                 ));
             }
         })
@@ -421,7 +421,7 @@ impl Builder {
         let path = comparable.field_path().ok_or_else(|| {
             format!(
                 "{} is not a field; the fields are: {}",
-                describe(comparable),
+                comparable,
                 field_list(self.collection, |_| true)
             )
         })?;
@@ -550,20 +550,6 @@ fn null_comparison(spec: &FieldSpec, comparator: Comparator) -> Result<Filter, S
 
 fn check_value_text(path: &str, text: &str) -> Result<(), String> {
     super::check_text(text, super::Lines::Single).map_err(|e| format!("{path}: value {e}"))
-}
-
-fn describe(c: &Comparable) -> String {
-    match c {
-        Comparable::Member(m) => {
-            let mut s = m.value.to_string();
-            for f in &m.fields {
-                s.push('.');
-                s.push_str(&f.to_string());
-            }
-            s
-        }
-        Comparable::Function(f) => format!("{}(…)", f.name.join(".")),
-    }
 }
 
 /// `YYYY-MM-DD`, years 1 to 9999.

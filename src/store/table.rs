@@ -556,8 +556,10 @@ impl Store {
             ) => *n,
             (None, false) => decoded.len() as u64,
             _ if !page.want_total => 0,
-            _ if early_total.is_some() => early_total.unwrap_or_default(),
-            _ => total_size(&self.read, &self.estimates, matching.into_query()).await?,
+            _ => match early_total {
+                Some(n) => n,
+                None => total_size(&self.read, &self.estimates, matching.into_query()).await?,
+            },
         };
         let next = match (last_values, decoded.last()) {
             (Some(values), Some((key, _))) => Some(Cursor {
