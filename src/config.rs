@@ -41,6 +41,28 @@ pub enum Command {
     /// Apply migrations, then load a generated dataset (deterministic for a
     /// seed) into an empty database: for benchmarks and trials at scale.
     Generate(GenerateArgs),
+    /// Bearer tokens for the callers' file (--auth-config).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh token (once: only its hash is kept) and the entry to
+    /// paste into the callers' file; then send the server SIGHUP.
+    New(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The calling system's name, as logs and metrics will show it
+    /// (a-z, 0-9, '-', '_', '.').
+    pub name: String,
+
+    /// What the caller may do: read, write, admin (comma-separated; they
+    /// do not imply one another).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub scopes: Vec<crate::auth::Scope>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -144,6 +166,7 @@ impl DbArgs {
             url: self.database_url.clone(),
             max_connections: self.db_max_connections,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout),
+            statement_timeout: None,
         }
     }
 }
@@ -226,9 +249,31 @@ pub struct ServeArgs {
     )]
     pub http2_keepalive_timeout: u64,
 
-    /// Seconds a call may run when its caller set no shorter deadline.
+    /// Seconds a call may run when its caller set no shorter deadline (on
+    /// PostgreSQL also the longest any statement runs).
     #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = 60)]
     pub call_timeout: u64,
+
+    /// The callers' file (TOML, or YAML when named *.yaml/*.yml): who may
+    /// call, with which token or client certificate, scopes and rate limit.
+    /// Read again on SIGHUP. Without it, auth is off and the server only
+    /// listens on loopback addresses.
+    #[arg(long, env = "PARTNERSHIP_AUTH_CONFIG")]
+    pub auth_config: Option<PathBuf>,
+
+    /// Listen on a non-loopback --listen address without --auth-config,
+    /// letting anyone who reaches the port read and write everything.
+    #[arg(
+        long,
+        env = "PARTNERSHIP_INSECURE_NO_AUTH",
+        conflicts_with = "auth_config"
+    )]
+    pub insecure_no_auth: bool,
+
+    /// Most calls handled at once (health and reflection aside); more are
+    /// refused at once with UNAVAILABLE and a RetryInfo, never queued.
+    #[arg(long, env = "PARTNERSHIP_MAX_CONCURRENT_CALLS", default_value_t = 256)]
+    pub max_concurrent_calls: usize,
 
     #[command(flatten)]
     pub db: DbArgs,

@@ -2,6 +2,7 @@
 //! companies and SMEs, served over gRPC.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod generate;

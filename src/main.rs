@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use partnership::config::{Cli, Command, DbArgs, GenerateArgs, HealthArgs, ServeArgs};
+use partnership::config::{
+    Cli, Command, DbArgs, GenerateArgs, HealthArgs, ServeArgs, TokenArgs, TokenCommand,
+};
 use partnership::server::{
     self, ConnectionLimits, Keepalive, Listeners, MessageLimits, ServerConfig, TlsConfig,
 };
@@ -24,6 +26,7 @@ async fn main() -> ExitCode {
         Some(Command::Health(args)) => health(&args).await,
         Some(Command::SeedDemo(db)) => seed_demo(&db).await,
         Some(Command::Generate(args)) => generate(&args).await,
+        Some(Command::Token(TokenCommand::New(args))) => new_token(&args),
         None => serve(&cli.serve).await,
     };
     match result {
@@ -91,7 +94,38 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, BoxError> {
     std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()).into())
 }
 
+/// Prints a fresh token and the entry that lets it in.
+fn new_token(args: &TokenArgs) -> Result<(), BoxError> {
+    let (token, entry) = partnership::auth::token_entry(&args.name, &args.scopes)?;
+    eprintln!(
+        "The token of {name} follows; it is shown this once, and the server keeps only its hash.\n\
+         Give it to {name}, which sends it as `authorization: Bearer <token>` metadata.",
+        name = args.name
+    );
+    println!("{token}");
+    eprintln!(
+        "\nAdd this entry to the callers' file (--auth-config), then send the server SIGHUP:\n\n{entry}"
+    );
+    Ok(())
+}
+
 async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
+    let auth = match &args.auth_config {
+        Some(path) => Some(std::sync::Arc::new(partnership::auth::Auth::load(path)?)),
+        None => None,
+    };
+    if auth.is_none() && !args.listen.ip().is_loopback() {
+        if !args.insecure_no_auth {
+            return Err(format!(
+                "refusing to listen on {} without --auth-config: anyone who reaches it could read and write everything. \
+                 Give --auth-config (see `partnership token new`), listen on a loopback address, \
+                 or pass --insecure-no-auth if something in front of this server authenticates callers",
+                args.listen
+            )
+            .into());
+        }
+        tracing::warn!(listen = %args.listen, "--insecure-no-auth: listening beyond loopback with auth off");
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsConfig {
             cert: read(cert, "TLS certificate")?,
@@ -104,7 +138,12 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
         }),
         _ => None,
     };
-    let store = Store::connect(&args.db.db_config()).await?;
+    let call_timeout = Duration::from_secs(args.call_timeout);
+    let store = Store::connect(&partnership::store::DbConfig {
+        statement_timeout: Some(call_timeout),
+        ..args.db.db_config()
+    })
+    .await?;
     store.migrate().await?;
     let bind = |addr, what: &'static str| async move {
         server::bind(addr)
@@ -135,7 +174,9 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
             interval: Duration::from_secs(args.http2_keepalive_interval),
             timeout: Duration::from_secs(args.http2_keepalive_timeout),
         },
-        call_timeout: Duration::from_secs(args.call_timeout),
+        call_timeout,
+        auth,
+        max_concurrent_calls: args.max_concurrent_calls,
     };
     server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())

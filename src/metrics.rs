@@ -31,9 +31,9 @@ impl Metrics {
         let handled = IntCounterVec::new(
             Opts::new(
                 "grpc_server_handled_total",
-                "RPCs completed on the server, by service, method and status code.",
+                "RPCs completed on the server, by service, method, status code and caller (a name from the auth config, `anonymous` while auth is off, `unauthenticated` for calls without valid credentials).",
             ),
-            &["grpc_service", "grpc_method", "grpc_code"],
+            &["grpc_service", "grpc_method", "grpc_code", "caller"],
         )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
@@ -176,14 +176,20 @@ impl Metrics {
             .inc();
     }
 
-    pub fn finished(&self, labels: &CallLabels, code: tonic::Code, elapsed: std::time::Duration) {
+    pub fn finished(
+        &self,
+        labels: &CallLabels,
+        caller: &str,
+        code: tonic::Code,
+        elapsed: std::time::Duration,
+    ) {
         let (service, method) = (&*labels.service, &*labels.method);
         self.in_flight.with_label_values(&[service, method]).dec();
         self.latency
             .with_label_values(&[service, method])
             .observe(elapsed.as_secs_f64());
         self.handled
-            .with_label_values(&[service, method, &code_label(code)])
+            .with_label_values(&[service, method, &code_label(code), caller])
             .inc();
     }
 }

@@ -193,6 +193,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
         E::Item { error, .. } => return rejection(error, collection, action),
         E::Invalid(_)
         | E::Unavailable(_)
+        | E::TimedOut(_)
         | E::UnsupportedUrl(_)
         | E::SchemaTooNew(_)
         | E::Corrupt { .. }
@@ -217,6 +218,66 @@ fn with_retry(code: Code, reason: &str, message: &str, after: Duration) -> Statu
     details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
     details.set_retry_info(Some(after));
     Status::with_error_details(code, message, details)
+}
+
+/// Calls refused before their service: who may call, how often, how many.
+impl From<crate::auth::Refusal> for Status {
+    fn from(refusal: crate::auth::Refusal) -> Self {
+        use crate::auth::Refusal;
+        let message = refusal.to_string();
+        let mut details = ErrorDetails::new();
+        match refusal {
+            Refusal::Unauthenticated(_) => {
+                details.set_error_info("UNAUTHENTICATED", ERROR_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::Unauthenticated, message, details)
+            }
+            Refusal::MissingScope {
+                caller,
+                scope,
+                method,
+            } => {
+                details.set_error_info(
+                    "SCOPE_MISSING",
+                    ERROR_DOMAIN,
+                    HashMap::from([
+                        ("caller".to_owned(), caller.to_string()),
+                        ("scope".to_owned(), scope.to_string()),
+                        ("method".to_owned(), method),
+                    ]),
+                );
+                Status::with_error_details(Code::PermissionDenied, message, details)
+            }
+            Refusal::RateLimited {
+                caller,
+                per_second,
+                retry_after,
+            } => {
+                details.set_error_info(
+                    "RATE_LIMITED",
+                    ERROR_DOMAIN,
+                    HashMap::from([
+                        ("caller".to_owned(), caller.to_string()),
+                        ("per_second".to_owned(), per_second.to_string()),
+                    ]),
+                );
+                details.set_retry_info(Some(retry_after));
+                details.add_quota_failure_violation(
+                    format!("caller:{caller}"),
+                    format!("at most {per_second} calls per second"),
+                );
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
+            Refusal::Overloaded { max, retry_after } => {
+                details.set_error_info(
+                    "OVERLOADED",
+                    ERROR_DOMAIN,
+                    HashMap::from([("max_concurrent_calls".to_owned(), max.to_string())]),
+                );
+                details.set_retry_info(Some(retry_after));
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
+        }
+    }
 }
 
 /// The one mapping of errors to `tonic::Status`.
@@ -254,6 +315,16 @@ impl From<ApiError> for Status {
                     "DATABASE_UNAVAILABLE",
                     "the database is unavailable; retry later",
                     Duration::from_secs(1),
+                );
+            }
+            if let StoreError::TimedOut(_) = &error {
+                tracing::info!(error = %cause_chain(&error), "statement stopped at the deadline");
+                let mut details = ErrorDetails::new();
+                details.set_error_info("DEADLINE_EXCEEDED", ERROR_DOMAIN, HashMap::new());
+                return Status::with_error_details(
+                    Code::DeadlineExceeded,
+                    "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
+                    details,
                 );
             }
             tracing::error!(error = %cause_chain(&error), "internal error");

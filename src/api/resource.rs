@@ -342,6 +342,9 @@ pub fn export<R: Resource, M: Send + 'static>(
             }
         }
     };
+    // The pages are read in a task of their own, under the call's span and
+    // deadline.
+    let task = crate::store::deadline::scope(crate::store::deadline::current(), task);
     tokio::spawn(tracing::Instrument::in_current_span(task));
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }

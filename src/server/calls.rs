@@ -17,15 +17,28 @@ use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
 use tracing::{Instrument, Span, info};
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::access::Gate;
 use crate::metrics::{CallLabels, Metrics};
+use crate::store::deadline;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The tower layer that records every call.
-pub fn layer<S>(metrics: Arc<Metrics>) -> impl tower::Layer<S, Service = Calls<S>> + Clone {
+/// The tower layer that admits and records every call. A call whose
+/// caller's deadline comes before `call_timeout` runs with that deadline
+/// in scope, so the store can have the database give up when the caller
+/// does.
+pub fn layer<S>(
+    metrics: Arc<Metrics>,
+    gate: Arc<Gate>,
+    call_timeout: Duration,
+) -> impl tower::Layer<S, Service = Calls<S>> + Clone {
     tower::layer::layer_fn(move |inner| Calls {
         inner,
         metrics: metrics.clone(),
+        gate: gate.clone(),
+        call_timeout,
     })
 }
 
@@ -33,6 +46,8 @@ pub fn layer<S>(metrics: Arc<Metrics>) -> impl tower::Layer<S, Service = Calls<S
 pub struct Calls<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    gate: Arc<Gate>,
+    call_timeout: Duration,
 }
 
 /// The code of a gRPC status header or trailer.
@@ -67,6 +82,9 @@ fn deadline(headers: &HeaderMap, start: Instant) -> Option<Instant> {
 struct Call {
     metrics: Arc<Metrics>,
     labels: CallLabels,
+    caller: Arc<str>,
+    /// The call's place in the server's limit, given back when it ends.
+    _permit: Option<OwnedSemaphorePermit>,
     span: Span,
     start: Instant,
     deadline: Option<Instant>,
@@ -79,7 +97,8 @@ impl Call {
             return;
         }
         let elapsed = self.start.elapsed();
-        self.metrics.finished(&self.labels, code, elapsed);
+        self.metrics
+            .finished(&self.labels, &self.caller, code, elapsed);
         self.span.record("code", tracing::field::debug(code));
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         self.span.in_scope(|| info!(latency_ms, "rpc finished"));
@@ -105,7 +124,9 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = http::Response<CallBody<ResBody>>;
     type Error = S::Error;
@@ -124,25 +145,47 @@ where
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let admitted = self.gate.admit(&req);
+        let caller = match &admitted {
+            Ok(a) => a.caller.clone(),
+            Err(r) => r.caller.clone(),
+        };
         let span = tracing::info_span!(
             "rpc",
             method = %labels.path(),
+            caller = %caller,
             request_id = %request_id,
             code = tracing::field::Empty,
         );
         self.metrics.started(&labels);
         let start = Instant::now();
+        let callers_deadline = deadline(req.headers(), start);
         let mut call = Call {
             metrics: self.metrics.clone(),
             labels,
+            caller,
+            _permit: None,
             span: span.clone(),
             start,
-            deadline: deadline(req.headers(), start),
+            deadline: callers_deadline,
             done: false,
         };
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                let status = tonic::Status::from(refused.refusal);
+                call.finish(status.code());
+                let response = status
+                    .into_http::<ResBody>()
+                    .map(|body| CallBody { inner: body, call });
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+        };
+        call._permit = admitted.permit;
+        let sooner = callers_deadline.filter(|d| *d < start + self.call_timeout);
         Box::pin(
             async move {
-                let result = inner.call(req).await;
+                let result = deadline::scope(sooner, inner.call(req)).await;
                 let response = match result {
                     Ok(response) => response,
                     Err(e) => {

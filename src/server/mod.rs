@@ -2,10 +2,12 @@
 //! layers every call passes (request id, gRPC-Web, one span, log line and
 //! metrics count per call).
 
+mod access;
 mod calls;
 mod incoming;
 mod limits;
 
+pub use access::{ANONYMOUS, UNAUTHENTICATED};
 pub use incoming::ConnectionLimits;
 
 use std::future::Future;
@@ -22,6 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tracing::{info, warn};
 
 use crate::api::{CompanyApi, InsightApi, ProgramApi, SmeApi};
+use crate::auth::Auth;
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::store::{Store, StoreError};
@@ -66,6 +69,12 @@ pub struct ServerConfig {
     pub keepalive: Keepalive,
     /// The longest a call may run when its caller set no shorter deadline.
     pub call_timeout: Duration,
+    /// The callers who may call, from the operator's file; `None` lets
+    /// anyone in (only on loopback, unless the operator insists).
+    pub auth: Option<Arc<Auth>>,
+    /// Most calls handled at once (health and reflection aside); more are
+    /// refused at once with UNAVAILABLE and a RetryInfo.
+    pub max_concurrent_calls: usize,
 }
 
 /// HTTP/2 keepalive pings: sent after `interval` without anything from the
@@ -93,6 +102,8 @@ impl Default for ServerConfig {
                 timeout: Duration::from_secs(10),
             },
             call_timeout: Duration::from_secs(60),
+            auth: None,
+            max_concurrent_calls: 256,
         }
     }
 }
@@ -143,6 +154,22 @@ pub async fn serve(
         )),
         tokio::spawn(purge_request_ids(store.clone(), REQUEST_ID_PURGE_INTERVAL)),
     ];
+    let reload = match &config.auth {
+        Some(auth) => {
+            info!(config = %auth.path().display(), callers = auth.names().len(), "auth is on");
+            // The handler is in place before the server listens, so a
+            // SIGHUP from then on reloads and never ends the process.
+            Some(tokio::spawn(reload_on_sighup(auth.clone(), hangups()?)))
+        }
+        None => {
+            warn!("auth is off: every caller that reaches the port may read and write everything");
+            None
+        }
+    };
+    let gate = Arc::new(access::Gate::new(
+        config.auth.clone(),
+        config.max_concurrent_calls,
+    ));
     let (reflection_v1, reflection_v1alpha) = reflection()?;
     let limits = &config.limits;
     // What every call passes, outermost first: a request id, CORS and
@@ -153,7 +180,7 @@ pub async fn serve(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors_layer(&config.cors_origins))
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(calls::layer(metrics.clone()))
+        .layer(calls::layer(metrics.clone(), gate, config.call_timeout))
         .layer(limits::layer(limits.request_bytes))
         .into_inner();
 
@@ -176,13 +203,20 @@ pub async fn serve(
             }
         });
     let result = drain(server, &stopped, config.shutdown_grace).await;
-    for task in background {
+    for task in background.into_iter().chain(reload) {
         task.abort();
     }
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
-    store.close().await;
+    // A connection abandoned mid-statement may never come back to its
+    // pool; shutdown does not wait on it for ever.
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, store.close())
+        .await
+        .is_err()
+    {
+        warn!(timeout = ?POOL_CLOSE_TIMEOUT, "database connections still busy at exit; leaving them");
+    }
     info!("stopped");
     result
 }
@@ -235,12 +269,15 @@ impl MessageLimits {
 }
 
 /// Every descriptor set this server serves: the method names metrics know.
-const DESCRIPTOR_SETS: [&[u8]; 4] = [
+pub(crate) const DESCRIPTOR_SETS: [&[u8]; 4] = [
     pb::FILE_DESCRIPTOR_SET,
     tonic_health::pb::FILE_DESCRIPTOR_SET,
     tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
     tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
 ];
+
+/// How long shutdown waits for the database pools to close.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often expired request ids are purged.
 const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -422,6 +459,36 @@ async fn purge_request_ids(store: Store, every: Duration) {
         }
     }
 }
+
+#[cfg(unix)]
+type Hangups = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangups = ();
+
+#[cfg(unix)]
+fn hangups() -> std::io::Result<Hangups> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+#[cfg(not(unix))]
+fn hangups() -> std::io::Result<Hangups> {
+    Ok(())
+}
+
+/// Reads the callers' file again on every SIGHUP; a file with a mistake
+/// leaves the callers in force and the log says why.
+#[cfg(unix)]
+async fn reload_on_sighup(auth: Arc<Auth>, mut hangups: Hangups) {
+    while hangups.recv().await.is_some() {
+        match auth.reload() {
+            Ok(n) => info!(config = %auth.path().display(), callers = n, "auth config reloaded"),
+            Err(e) => warn!(error = %e, "auth config not reloaded; the callers in force stay"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_auth: Arc<Auth>, _hangups: Hangups) {}
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

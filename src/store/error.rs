@@ -80,6 +80,10 @@ pub enum StoreError {
     /// The database cannot be reached; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// The database stopped the statement at the call's deadline (or at
+    /// the server's call timeout).
+    #[error("the statement ran out of time")]
+    TimedOut(#[source] DbErr),
     /// The database was migrated by a newer version of this service.
     #[error(
         "the database has migrations this version does not know ({}); it was migrated by a newer partnership: run that version or a newer one",
@@ -109,6 +113,8 @@ impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         if is_unavailable(&err) {
             Self::Unavailable(err)
+        } else if is_timeout(&err) {
+            Self::TimedOut(err)
         } else if is_collision(&err) {
             Self::Contended(err)
         } else {
@@ -163,6 +169,16 @@ fn is_unavailable(err: &DbErr) -> bool {
                 || mysql_number(&**db)
                     .is_some_and(|n| matches!(n, 1049 | 1053 | 2002 | 2003 | 2006 | 2013))
         }
+        _ => false,
+    }
+}
+
+/// Whether the database cancelled the statement for its time limit
+/// (PostgreSQL 57014, query_canceled: only `statement_timeout` cancels
+/// this service's statements).
+fn is_timeout(err: &DbErr) -> bool {
+    match driver_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => db.code().as_deref() == Some("57014"),
         _ => false,
     }
 }

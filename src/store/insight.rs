@@ -183,7 +183,8 @@ impl Store {
                 .map(|k| (k.is_none(), k.clone().unwrap_or_default()))
                 .collect()
         };
-        for (keys, n, total) in read(self.read.query_all(&programs).await?)? {
+        let reader = self.reader().await?;
+        for (keys, n, total) in read(reader.query_all(&programs).await?)? {
             groups.insert(
                 order(&keys),
                 ProgramGroup {
@@ -195,12 +196,13 @@ impl Store {
                 },
             );
         }
-        for (keys, n, total) in read(self.read.query_all(&participations).await?)? {
+        for (keys, n, total) in read(reader.query_all(&participations).await?)? {
             if let Some(g) = groups.get_mut(&order(&keys)) {
                 g.sme_count = n;
                 g.total_support_krw = total;
             }
         }
+        super::finish_read(reader).await?;
         Ok(groups.into_values().collect())
     }
 
@@ -264,7 +266,8 @@ impl Store {
                 ),
             );
         }
-        self.read
+        let reader = self.reader().await?;
+        let partners = reader
             .query_all(&stmt)
             .await?
             .iter()
@@ -276,6 +279,8 @@ impl Store {
                     total_support_krw: row.try_get("", "total")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        super::finish_read(reader).await?;
+        Ok(partners)
     }
 }

@@ -2,6 +2,7 @@
 //! one function and one transaction (so audit records and change events can
 //! later join the same transaction).
 
+pub mod deadline;
 mod enterprise;
 mod entity;
 mod error;
@@ -17,8 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseExecutor,
+    DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -100,12 +101,42 @@ pub struct PoolStats {
     pub idle: usize,
 }
 
-/// Database settings.
-#[derive(Debug, Clone)]
+/// Database settings. Its `Debug` hides the URL's password.
+#[derive(Clone)]
 pub struct DbConfig {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the longest any statement may run (the server's call
+    /// timeout: no caller waits longer). Migrations run without it.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// Handle to the database: a pool for reads and one for writes. On SQLite the
@@ -114,6 +145,7 @@ pub struct DbConfig {
 /// "database is locked"; readers use WAL snapshots and never block them.
 #[derive(Clone)]
 pub struct Store {
+    config: DbConfig,
     read: DatabaseConnection,
     write: DatabaseConnection,
     /// Recent planner estimates of `total_size`, by query.
@@ -124,6 +156,7 @@ impl Store {
     /// Connects to `sqlite://…`, `postgres://…` or `mysql://…`.
     pub async fn connect(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = backend_of(&config.url)?;
+        let statement_timeout = config.statement_timeout;
         let options = |max: u32| {
             let mut o = ConnectOptions::new(config.url.clone());
             o.max_connections(max)
@@ -143,6 +176,10 @@ impl Store {
                         let clean = !sea_orm::sqlx::Connection::is_in_transaction(conn);
                         Box::pin(async move { Ok(clean) })
                     })
+                })
+                .map_sqlx_postgres_opts(move |o| match statement_timeout {
+                    Some(t) => o.options([("statement_timeout", t.as_millis().max(1).to_string())]),
+                    None => o,
                 })
                 .map_sqlx_postgres_pool_opts(|o| {
                     o.after_release(|conn, _| {
@@ -167,6 +204,7 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
             Ok(Self {
+                config: config.clone(),
                 read,
                 write,
                 estimates: query::Estimates::default(),
@@ -176,6 +214,7 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
             Ok(Self {
+                config: config.clone(),
                 read: pool.clone(),
                 write: pool,
                 estimates: query::Estimates::default(),
@@ -190,6 +229,19 @@ impl Store {
     /// transaction of their own (SQLite files are not shared by replicas).
     /// A database migrated by a newer version is refused.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        if self.backend() == DbBackend::Postgres && self.config.statement_timeout.is_some() {
+            // Building an index on a large table may take longer than any
+            // call may: migrate over connections without the limit.
+            let unlimited = Store::connect(&DbConfig {
+                statement_timeout: None,
+                max_connections: 2,
+                ..self.config.clone()
+            })
+            .await?;
+            let result = Box::pin(unlimited.migrate()).await;
+            unlimited.close().await;
+            return result;
+        }
         let lock = match self.backend() {
             DbBackend::Postgres => Some(("SELECT pg_advisory_xact_lock(7226310481)", None)),
             DbBackend::MySql => Some((
@@ -313,23 +365,50 @@ impl Store {
         let _ = self.write.close().await;
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite); on
+    /// PostgreSQL its statements stop at the call's deadline.
     async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
         let options = TransactionOptions {
             isolation_level: None,
             access_mode: None,
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
-        self.write
-            .begin_with_options(options)
-            .await
-            .map_err(StoreError::from)
+        let txn = self.write.begin_with_options(options).await?;
+        if self.backend() == DbBackend::Postgres
+            && let Some(set) = deadline::postgres_timeout()
+        {
+            txn.execute_unprepared(&set).await?;
+        }
+        Ok(txn)
+    }
+
+    /// Where one read of a call runs: on PostgreSQL, when the caller's
+    /// deadline comes before the server's call timeout, a transaction whose
+    /// statements stop at that deadline; otherwise the read pool. Hand it
+    /// back through [`finish_read`].
+    async fn reader(&self) -> Result<DatabaseExecutor<'_>, StoreError> {
+        if self.backend() == DbBackend::Postgres
+            && let Some(set) = deadline::postgres_timeout()
+        {
+            let txn = self.read.begin().await?;
+            txn.execute_unprepared(&set).await?;
+            return Ok(DatabaseExecutor::OwnedTransaction(txn));
+        }
+        Ok(DatabaseExecutor::Connection(&self.read))
     }
 
     /// Deletes request ids older than the retention window.
     pub async fn purge_request_ids(&self) -> Result<u64, StoreError> {
         request_id::purge(&self.write, now() - REQUEST_ID_RETENTION).await
     }
+}
+
+/// Ends a read begun by [`Store::reader`].
+async fn finish_read(reader: DatabaseExecutor<'_>) -> Result<(), StoreError> {
+    if let DatabaseExecutor::OwnedTransaction(txn) = reader {
+        txn.commit().await?;
+    }
+    Ok(())
 }
 
 fn backend_of(url: &str) -> Result<DbBackend, StoreError> {

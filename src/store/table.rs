@@ -522,7 +522,8 @@ impl Store {
                 None => select.order_by(expr, dir),
             };
         }
-        let rows = select.limit(page.size + 1).all(&self.read);
+        let reader = self.reader().await?;
+        let rows = select.limit(page.size + 1).all(&reader);
         // The first page of a filtered list or a search counts alongside its
         // SELECT, on another connection: a full page needs the count, and
         // waiting for one before starting the other doubles the latency.
@@ -530,9 +531,12 @@ impl Store {
             && page.want_total
             && (page.filter.is_some() || page.search.is_some());
         let (rows, early_total) = if counting {
-            let total = total_size(&self.read, &self.estimates, matching.clone().into_query());
+            let counter = self.reader().await?;
+            let total = total_size(&counter, &self.estimates, matching.clone().into_query());
             let (rows, total) = tokio::join!(rows, total);
-            (rows?, Some(total?))
+            let total = total?;
+            super::finish_read(counter).await?;
+            (rows?, Some(total))
         } else {
             (rows.await?, None)
         };
@@ -558,9 +562,10 @@ impl Store {
             _ if !page.want_total => 0,
             _ => match early_total {
                 Some(n) => n,
-                None => total_size(&self.read, &self.estimates, matching.into_query()).await?,
+                None => total_size(&reader, &self.estimates, matching.into_query()).await?,
             },
         };
+        super::finish_read(reader).await?;
         let next = match (last_values, decoded.last()) {
             (Some(values), Some((key, _))) => Some(Cursor {
                 values,

@@ -3,6 +3,7 @@
 //! `PARTNERSHIP_TEST_POSTGRES_URL` / `PARTNERSHIP_TEST_MYSQL_URL` are set
 //! (otherwise their tests are listed as ignored, and a line says why).
 
+mod access;
 mod bulk;
 mod companies;
 mod concurrency;
@@ -117,6 +118,19 @@ const TRANSPORT_TESTS: &[(&str, DbTestFn)] = &[
         "transport::health_command_speaks_mutual_tls_and_says_what_failed",
         |db| Box::pin(transport::health_command_speaks_mutual_tls_and_says_what_failed(db)),
     ),
+    ("transport::mutual_tls_certificates_name_callers", |db| {
+        Box::pin(transport::mutual_tls_certificates_name_callers(db))
+    }),
+    (
+        "access::tokens_and_scopes_are_checked_before_existence",
+        |db| Box::pin(access::tokens_and_scopes_are_checked_before_existence(db)),
+    ),
+    ("access::rate_limits_are_per_caller_with_retry_info", |db| {
+        Box::pin(access::rate_limits_are_per_caller_with_retry_info(db))
+    }),
+    ("access::calls_over_the_limit_are_shed_not_queued", |db| {
+        Box::pin(access::calls_over_the_limit_are_shed_not_queued(db))
+    }),
     ("transport::grpc_web_over_http1_with_cors", |db| {
         Box::pin(transport::grpc_web_over_http1_with_cors(db))
     }),
@@ -151,6 +165,16 @@ const ASYNC_PROCESS_TESTS: &[(&str, AsyncFn)] = &[
     ),
 ];
 
+/// Tests that need PostgreSQL's own views, on a database of their own.
+const POSTGRES_DB_TESTS: &[(&str, DbTestFn)] = &[
+    ("access::expired_deadlines_cancel_the_statement", |db| {
+        Box::pin(access::expired_deadlines_cancel_the_statement(db))
+    }),
+    ("access::sighup_reloads_callers_and_no_secret_leaks", |db| {
+        Box::pin(access::sighup_reloads_callers_and_no_secret_leaks(db))
+    }),
+];
+
 /// Tests that only one backend can run.
 const POSTGRES_TESTS: &[(&str, TestFn)] =
     tests![service::database_down_is_unavailable_and_not_serving];
@@ -172,6 +196,10 @@ const PROCESS_TESTS: &[(&str, fn())] = &[
     (
         "process::a_taken_address_is_named",
         process::a_taken_address_is_named,
+    ),
+    (
+        "access::without_auth_the_server_keeps_to_loopback",
+        access::without_auth_the_server_keeps_to_loopback,
     ),
     (
         "process::sigterm_drains_calls_and_exits_in_time",
@@ -258,6 +286,15 @@ fn main() {
         trials.push(
             Trial::test(format!("postgres::{name}"), move || {
                 run(Backend::Postgres, test)
+            })
+            .with_ignored_flag(!postgres),
+        );
+    }
+    for (name, test) in POSTGRES_DB_TESTS {
+        let test = *test;
+        trials.push(
+            Trial::test(format!("postgres::{name}"), move || {
+                run_with_db(Backend::Postgres, test)
             })
             .with_ignored_flag(!postgres),
         );

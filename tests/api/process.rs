@@ -55,6 +55,16 @@ pub fn start(db_url: &str) -> Server {
 /// `fd_limit`, at most that many open files) and waits until it listens.
 /// The metrics listener is off unless `flags` name one.
 pub fn launch(db_url: &str, flags: &[&str], fd_limit: Option<u32>) -> Server {
+    launch_env(db_url, flags, fd_limit, &[])
+}
+
+/// [`launch`] with environment variables set (e.g. `RUST_LOG`).
+pub fn launch_env(
+    db_url: &str,
+    flags: &[&str],
+    fd_limit: Option<u32>,
+    env: &[(&str, &str)],
+) -> Server {
     let bin = env!("CARGO_BIN_EXE_partnership");
     let mut command = match fd_limit {
         Some(n) => {
@@ -74,6 +84,7 @@ pub fn launch(db_url: &str, flags: &[&str], fd_limit: Option<u32>) -> Server {
         .env("PARTNERSHIP_LOG_FORMAT", "text")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -123,6 +123,7 @@ impl TestDb {
             url: self.url.clone(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(60),
+            statement_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -267,12 +268,20 @@ pub fn assert_status(
     let details = status.get_error_details();
     let info = details.error_info().expect("ErrorInfo detail");
     assert_eq!(info.domain, "partnership.gov.kr");
-    // One metadata scheme: `fields` and `resource`, nothing else.
+    // One metadata scheme: the keys the README's table names, nothing else.
     for key in info.metadata.keys() {
         assert!(
             matches!(
                 key.as_str(),
-                "fields" | "resource" | "limit_bytes" | "message_bytes"
+                "fields"
+                    | "resource"
+                    | "limit_bytes"
+                    | "message_bytes"
+                    | "caller"
+                    | "scope"
+                    | "method"
+                    | "per_second"
+                    | "max_concurrent_calls"
             ),
             "unexpected ErrorInfo.metadata key {key}: {status:?}"
         );

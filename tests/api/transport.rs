@@ -116,6 +116,9 @@ struct Pki {
     server_key: String,
     client_cert: String,
     client_key: String,
+    /// A second client, signed by the same CA, named `stranger`.
+    stranger_cert: String,
+    stranger_key: String,
 }
 
 fn pki() -> Pki {
@@ -133,12 +136,19 @@ fn pki() -> Pki {
         .expect("params")
         .signed_by(&client_key, &ca)
         .expect("client cert");
+    let stranger_key = KeyPair::generate().expect("key");
+    let stranger_cert = CertificateParams::new(vec!["stranger".to_owned()])
+        .expect("params")
+        .signed_by(&stranger_key, &ca)
+        .expect("client cert");
     Pki {
         ca: ca.pem(),
         server_cert: server_cert.pem(),
         server_key: server_key.serialize_pem(),
         client_cert: client_cert.pem(),
         client_key: client_key.serialize_pem(),
+        stranger_cert: stranger_cert.pem(),
+        stranger_key: stranger_key.serialize_pem(),
     }
 }
 
@@ -147,11 +157,20 @@ async fn tls_client(
     pki: &Pki,
     with_identity: bool,
 ) -> Result<CompanyServiceClient<Channel>, tonic::transport::Error> {
+    let identity = with_identity.then(|| Identity::from_pem(&pki.client_cert, &pki.client_key));
+    tls_client_as(app, pki, identity).await
+}
+
+async fn tls_client_as(
+    app: &App,
+    pki: &Pki,
+    identity: Option<Identity>,
+) -> Result<CompanyServiceClient<Channel>, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&pki.ca))
         .domain_name("localhost");
-    if with_identity {
-        tls = tls.identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
+    if let Some(identity) = identity {
+        tls = tls.identity(identity);
     }
     let channel = Channel::from_shared(format!("https://{}", app.addr))
         .expect("uri")
@@ -196,6 +215,14 @@ pub async fn tls_serves_encrypted_calls(db: TestDb) {
 
 /// A server that requires client certificates signed by `pki`'s CA.
 async fn spawn_mutual_tls(db: &TestDb, pki: &Pki) -> App {
+    spawn_mutual_tls_with(db, pki, None).await
+}
+
+async fn spawn_mutual_tls_with(
+    db: &TestDb,
+    pki: &Pki,
+    auth: Option<std::sync::Arc<partnership::auth::Auth>>,
+) -> App {
     let tls = TlsConfig {
         cert: pki.server_cert.clone().into_bytes(),
         key: pki.server_key.clone().into_bytes(),
@@ -203,9 +230,76 @@ async fn spawn_mutual_tls(db: &TestDb, pki: &Pki) -> App {
     };
     let config = ServerConfig {
         tls: Some(tls),
+        auth,
         ..ServerConfig::default()
     };
     App::spawn_with(db, config).await
+}
+
+/// Over mutual TLS a client certificate's name (here its DNS subject
+/// alternative name) can name a caller in the callers' file, with that
+/// caller's scopes; a certificate the file does not name gets nowhere, and
+/// a bad bearer token is refused even with a good certificate.
+pub async fn mutual_tls_certificates_name_callers(db: TestDb) {
+    use partnership::auth::Scope;
+    let pki = pki();
+    let file =
+        crate::access::CallersFile::new(&[("token-holder", &[Scope::Read, Scope::Write], "")]);
+    let mut text = std::fs::read_to_string(&file.path).expect("read callers");
+    text.push_str(
+        "[[callers]]\nname = \"ministry\"\ncertificate_names = [\"ministry-client\"]\nscopes = [\"read\"]\n",
+    );
+    std::fs::write(&file.path, text).expect("write callers");
+    let app = spawn_mutual_tls_with(&db, &pki, Some(file.auth())).await;
+    let mut ministry = tls_client(&app, &pki, true).await.expect("mTLS connect");
+    ministry
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await
+        .expect("the certificate's caller reads");
+    let status = ministry
+        .create_company(pb::CreateCompanyRequest {
+            company: Some(crate::support::company("Mapped", "")),
+            company_id: "mapped".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("the certificate's caller may not write");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("\"ministry\""), "{status:?}");
+    let r = ministry
+        .list_companies(crate::access::bearer(
+            pb::ListCompaniesRequest::default(),
+            "pt_wrong",
+        ))
+        .await;
+    assert_eq!(
+        r.map(|_| ()).unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    // A token still works over the same connection, as its own caller.
+    ministry
+        .create_company(crate::access::bearer(
+            pb::CreateCompanyRequest {
+                company: Some(crate::support::company("By token", "")),
+                company_id: "by-token".into(),
+                ..Default::default()
+            },
+            file.token("token-holder"),
+        ))
+        .await
+        .expect("the token's caller writes");
+    let stranger = Identity::from_pem(&pki.stranger_cert, &pki.stranger_key);
+    let mut stranger = tls_client_as(&app, &pki, Some(stranger))
+        .await
+        .expect("mTLS connect");
+    let r = stranger
+        .list_companies(pb::ListCompaniesRequest::default())
+        .await;
+    assert_eq!(
+        r.map(|_| ()).unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    app.stop().await;
 }
 
 pub async fn mutual_tls_requires_a_client_certificate(db: TestDb) {

@@ -1,0 +1,50 @@
+//! The deadline of the call a statement serves, when the caller set one
+//! sooner than the server's own call timeout. On PostgreSQL the store turns
+//! the time left into the transaction's `statement_timeout`, so the
+//! database stops a statement when its caller stops waiting instead of
+//! running it to its end for nobody (a dropped future alone leaves the
+//! statement running, and its connection waiting on it). Calls without
+//! such a deadline are bounded by the connection's `statement_timeout`,
+//! the server's call timeout (`DbConfig::statement_timeout`), which costs
+//! no round trip.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+tokio::task_local! {
+    static DEADLINE: Option<Instant>;
+}
+
+/// Runs `f` with `deadline` as its call's deadline.
+pub fn scope<F: Future>(deadline: Option<Instant>, f: F) -> impl Future<Output = F::Output> {
+    DEADLINE.scope(deadline, f)
+}
+
+/// The deadline of the current call, for work handed to another task.
+pub fn current() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok().flatten()
+}
+
+/// The time the current call has left, at least a millisecond; `None`
+/// outside a call (startup, background work).
+pub fn remaining() -> Option<Duration> {
+    current().map(|d| {
+        d.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    })
+}
+
+/// How much sooner than the caller's deadline the database is told to
+/// stop: time for the call to roll back and answer DEADLINE_EXCEEDED itself,
+/// rather than be dropped mid-statement by the transport's timer.
+const MARGIN: Duration = Duration::from_millis(25);
+
+/// The statement setting PostgreSQL's `statement_timeout` for the rest of
+/// the transaction to the current call's time left less [`MARGIN`] (at
+/// least a millisecond), if there is a call with a deadline.
+pub(super) fn postgres_timeout() -> Option<String> {
+    remaining().map(|left| {
+        let ms = left.saturating_sub(MARGIN).as_millis().max(1);
+        format!("SET LOCAL statement_timeout = {ms}")
+    })
+}
