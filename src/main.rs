@@ -97,15 +97,15 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, BoxError> {
 /// Prints a fresh token and the entry that lets it in.
 fn new_token(args: &TokenArgs) -> Result<(), BoxError> {
     let (token, entry) = partnership::auth::token_entry(&args.name, &args.scopes)?;
+    // Everything but the token goes to stderr as TOML comments and the
+    // entry, so `2>>callers.toml` appends a valid entry.
     eprintln!(
-        "The token of {name} follows; it is shown this once, and the server keeps only its hash.\n\
-         Give it to {name}, which sends it as `authorization: Bearer <token>` metadata.",
+        "\n# {name}: the token is on stdout, shown this once (the server keeps only its hash).\n\
+         # {name} sends it as `authorization: Bearer <token>` metadata. Add this entry to\n\
+         # the callers' file (--auth-config), then send the server SIGHUP.\n{entry}",
         name = args.name
     );
     println!("{token}");
-    eprintln!(
-        "\nAdd this entry to the callers' file (--auth-config), then send the server SIGHUP:\n\n{entry}"
-    );
     Ok(())
 }
 

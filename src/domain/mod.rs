@@ -4,6 +4,8 @@
 mod business_number;
 mod corporate_number;
 mod enterprise;
+#[cfg(test)]
+mod fuzz;
 mod insight;
 mod ksic;
 mod names;

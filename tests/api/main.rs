@@ -64,6 +64,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     hostile::unknown_methods_share_one_metrics_bucket,
     hostile::streams_are_counted_from_trailers_and_when_cancelled,
     hostile::requests_over_the_message_limit_are_resource_exhausted,
+    hostile::every_parser_answers_invalid_argument,
     query::filters_cover_every_operator,
     query::sme_and_participation_filters_traverse,
     query::orders_page_in_order_with_ties_by_id,
