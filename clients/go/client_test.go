@@ -353,7 +353,23 @@ func (t bearerToken) RequireTransportSecurity() bool { return true }
 func TestTLSWithBearerToken(t *testing.T) {
 	dir := t.TempDir()
 	certs(t, dir)
-	srv, err := startServer(dir, "--tls-cert", filepath.Join(dir, "server.pem"), "--tls-key", filepath.Join(dir, "server.key"))
+	// Mint a token the way an operator does: the token on stdout, the
+	// callers' file entry on stderr.
+	callers := filepath.Join(dir, "callers.toml")
+	entries, err := os.Create(callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := exec.Command(binary(), "token", "new", "go-suite", "--scopes", "read")
+	mint.Stderr = entries
+	out, err := mint.Output()
+	entries.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(out))
+	srv, err := startServer(dir, "--tls-cert", filepath.Join(dir, "server.pem"), "--tls-key", filepath.Join(dir, "server.key"),
+		"--auth-config", callers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,16 +379,29 @@ func TestTLSWithBearerToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server does not check tokens yet: the header is sent and ignored.
-	secure, err := grpc.Dial("localhost:"+srv.port(), grpc.WithTransportCredentials(creds),
-		grpc.WithPerRPCCredentials(bearerToken("example-token")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer secure.Close()
-	page, err := pb.NewCompanyServiceClient(secure).ListCompanies(ctx(t), &pb.ListCompaniesRequest{})
-	if err != nil || page.TotalSize != 0 {
-		t.Errorf("over TLS: %v, %v", page, err)
+	for _, tc := range []struct {
+		token string
+		want  codes.Code
+	}{{token, codes.OK}, {"pt_not-a-token", codes.Unauthenticated}} {
+		secure, err := grpc.Dial("localhost:"+srv.port(), grpc.WithTransportCredentials(creds),
+			grpc.WithPerRPCCredentials(bearerToken(tc.token)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pb.NewCompanyServiceClient(secure).ListCompanies(ctx(t), &pb.ListCompaniesRequest{})
+		if got := status.Code(err); got != tc.want {
+			t.Errorf("token %q over TLS: %v, want %v", tc.token, err, tc.want)
+		}
+		// A read token may not write: PERMISSION_DENIED, before any lookup.
+		_, err = pb.NewCompanyServiceClient(secure).DeleteCompany(ctx(t), &pb.DeleteCompanyRequest{Name: "companies/nope"})
+		want := codes.PermissionDenied
+		if tc.want != codes.OK {
+			want = tc.want
+		}
+		if got := status.Code(err); got != want {
+			t.Errorf("token %q deleting: %v, want %v", tc.token, err, want)
+		}
+		secure.Close()
 	}
 
 	// grpc-go refuses to send a token that requires TLS over plaintext.

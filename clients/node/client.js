@@ -27,13 +27,34 @@ const definition = protoLoader.loadSync(
 );
 const api = grpc.loadPackageDefinition(definition).partnership.v1;
 
-/** Clients of the four services at `address` (e.g. "127.0.0.1:50051"). */
-function connect(address, credentials = grpc.credentials.createInsecure()) {
+/**
+ * An interceptor sending `authorization: Bearer <token>` on every call: how
+ * a server started with --auth-config knows the caller. (Over TLS,
+ * `grpc.credentials.combineChannelCredentials(createSsl(ca),
+ * createFromMetadataGenerator(...))` does the same; grpc-js refuses call
+ * credentials on a plaintext channel, hence the interceptor.)
+ */
+function bearer(token) {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+/**
+ * Clients of the four services at `address` (e.g. "127.0.0.1:50051"),
+ * sending `token` (default: $PARTNERSHIP_TOKEN) when there is one.
+ */
+function connect(address, credentials = grpc.credentials.createInsecure(), token = process.env.PARTNERSHIP_TOKEN) {
+  const options = token ? { interceptors: [bearer(token)] } : {};
   return {
-    companies: new api.CompanyService(address, credentials),
-    smes: new api.SmeService(address, credentials),
-    programs: new api.ProgramService(address, credentials),
-    insight: new api.InsightService(address, credentials),
+    companies: new api.CompanyService(address, credentials, options),
+    smes: new api.SmeService(address, credentials, options),
+    programs: new api.ProgramService(address, credentials, options),
+    insight: new api.InsightService(address, credentials, options),
   };
 }
 
@@ -70,4 +91,4 @@ function call(client, method, request) {
   });
 }
 
-module.exports = { connect, call, errorDetails, grpc };
+module.exports = { connect, bearer, call, errorDetails, grpc };

@@ -3,8 +3,12 @@ programs, reads the details of a rejected request, and deletes what it
 created (a soft delete, so nothing it made stays live).
 
     python generate.py && PYTHONPATH=gen python example.py [ADDRESS]
+
+A server with auth on wants a token (`partnership token new NAME --scopes
+read,write`): set PARTNERSHIP_TOKEN and every call carries it.
 """
 
+import os
 import sys
 import uuid
 
@@ -12,12 +16,15 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from auth import with_token
 from partnership.v1 import company_pb2, company_pb2_grpc, enterprise_pb2
 from partnership.v1 import program_pb2, program_pb2_grpc
 
 
 def main(address: str) -> None:
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address) as plain:
+        token = os.environ.get("PARTNERSHIP_TOKEN")
+        channel = with_token(plain, token) if token else plain
         companies = company_pb2_grpc.CompanyServiceStub(channel)
         programs = program_pb2_grpc.ProgramServiceStub(channel)
 

@@ -3,7 +3,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -14,15 +14,38 @@ const binary =
   process.env.PARTNERSHIP_BIN || path.resolve(__dirname, '..', '..', '..', 'target', 'debug', 'partnership');
 let server;
 let clients;
+let address;
+const tokens = {};
+
+/** A token from `partnership token new`, its entry appended to `callers`. */
+function mint(name, scopes, callers) {
+  const out = execFileSync(binary, ['token', 'new', name, '--scopes', scopes], {
+    stdio: ['ignore', 'pipe', fs.openSync(callers, 'a')],
+  });
+  return out.toString().trim();
+}
 
 before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partnership-node-'));
+  const callers = path.join(dir, 'callers.toml');
+  tokens.suite = mint('node-suite', 'read,write,admin', callers);
+  tokens.reader = mint('node-reader', 'read', callers);
   server = spawn(
     binary,
-    ['serve', '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--database-url', `sqlite://${dir}/node.db?mode=rwc`],
+    [
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      'off',
+      '--auth-config',
+      callers,
+      '--database-url',
+      `sqlite://${dir}/node.db?mode=rwc`,
+    ],
     { env: { ...process.env, PARTNERSHIP_LOG_FORMAT: 'text', RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'ignore'] },
   );
-  const address = await new Promise((resolve, reject) => {
+  address = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not report its address')), 60000);
     const lines = readline.createInterface({ input: server.stdout });
     lines.on('line', (line) => {
@@ -34,7 +57,32 @@ before(async () => {
     });
     server.on('exit', () => reject(new Error('server exited')));
   });
-  clients = connect(address);
+  clients = connect(address, grpc.credentials.createInsecure(), tokens.suite);
+});
+
+test('no token is UNAUTHENTICATED; a read token may not write', async () => {
+  const anonymous = connect(address, grpc.credentials.createInsecure(), '');
+  const reader = connect(address, grpc.credentials.createInsecure(), tokens.reader);
+  try {
+    await assert.rejects(call(anonymous.companies, 'GetCompany', { name: 'companies/nope' }), (err) => {
+      assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+      return true;
+    });
+    await call(reader.companies, 'ListCompanies', {});
+    await assert.rejects(
+      call(reader.companies, 'CreateCompany', { company: { display_name: 'Nope' }, company_id: 'nope' }),
+      (err) => {
+        assert.equal(err.code, grpc.status.PERMISSION_DENIED);
+        const info = errorDetails(err).ErrorInfo;
+        assert.equal(info.reason, 'SCOPE_MISSING');
+        assert.equal(info.metadata.scope, 'write');
+        assert.equal(info.metadata.caller, 'node-reader');
+        return true;
+      },
+    );
+  } finally {
+    for (const c of [...Object.values(anonymous), ...Object.values(reader)]) c.close();
+  }
 });
 
 after(() => {

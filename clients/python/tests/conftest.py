@@ -22,18 +22,47 @@ _stubs = generate.generate(pathlib.Path(tempfile.mkdtemp(prefix="partnership-stu
 sys.path.insert(0, str(_stubs))
 
 
+BINARY = os.environ.get("PARTNERSHIP_BIN", str(REPO / "target" / "debug" / "partnership"))
+
+
+def mint(name: str, scopes: str, callers: pathlib.Path) -> str:
+    """A fresh token from `partnership token new`, its entry appended to
+    the callers' file: what an operator does."""
+    with callers.open("a") as entries:
+        out = subprocess.run(
+            [BINARY, "token", "new", name, "--scopes", scopes],
+            stdout=subprocess.PIPE,
+            stderr=entries,
+            text=True,
+            check=True,
+        )
+    return out.stdout.strip()
+
+
 @pytest.fixture(scope="session")
-def address():
-    binary = os.environ.get("PARTNERSHIP_BIN", str(REPO / "target" / "debug" / "partnership"))
+def tokens():
+    """The suite's callers: `suite` may do everything, `reader` only read."""
+    callers = pathlib.Path(tempfile.mkdtemp(prefix="partnership-py-auth-")) / "callers.toml"
+    return {
+        "file": callers,
+        "suite": mint("py-suite", "read,write,admin", callers),
+        "reader": mint("py-reader", "read", callers),
+    }
+
+
+@pytest.fixture(scope="session")
+def address(tokens):
     db_dir = tempfile.mkdtemp(prefix="partnership-py-")
     proc = subprocess.Popen(
         [
-            binary,
+            BINARY,
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--metrics-listen",
             "off",
+            "--auth-config",
+            str(tokens["file"]),
             "--database-url",
             f"sqlite://{db_dir}/py.db?mode=rwc",
         ],
@@ -60,6 +89,15 @@ def address():
 
 
 @pytest.fixture()
-def channel(address):
+def raw_channel(address):
+    """A channel that sends no token."""
     with grpc.insecure_channel(address) as ch:
         yield ch
+
+
+@pytest.fixture()
+def channel(raw_channel, tokens):
+    """A channel that sends the suite's token on every call."""
+    from auth import with_token
+
+    yield with_token(raw_channel, tokens["suite"])

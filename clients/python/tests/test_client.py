@@ -130,3 +130,42 @@ def test_not_found_and_malformed_names(channel):
     with pytest.raises(grpc.RpcError) as err:
         companies.GetCompany(company_pb2.GetCompanyRequest(name="not a name"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_tokens_scopes_and_open_health(raw_channel, tokens):
+    from auth import with_token
+
+    # Health needs no token (an empty request; b"\x08\x01" is SERVING).
+    check = raw_channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=lambda m: m,
+        response_deserializer=lambda m: m,
+    )
+    assert check(b"") == b"\x08\x01"
+
+    # No token: UNAUTHENTICATED, whether or not the record exists.
+    anonymous = company_pb2_grpc.CompanyServiceStub(raw_channel)
+    with pytest.raises(grpc.RpcError) as err:
+        anonymous.GetCompany(company_pb2.GetCompanyRequest(name="companies/nope"))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    # A read token reads, and may not write: PERMISSION_DENIED names the scope.
+    reader = company_pb2_grpc.CompanyServiceStub(with_token(raw_channel, tokens["reader"]))
+    reader.ListCompanies(company_pb2.ListCompaniesRequest())
+    with pytest.raises(grpc.RpcError) as err:
+        new_company(reader)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    info = _detail(err.value, error_details_pb2.ErrorInfo)
+    assert info.reason == "SCOPE_MISSING"
+    assert info.metadata["scope"] == "write"
+    assert info.metadata["caller"] == "py-reader"
+
+
+def _detail(error, kind):
+    status = rpc_status.from_call(error)
+    for detail in status.details:
+        if detail.Is(kind.DESCRIPTOR):
+            out = kind()
+            detail.Unpack(out)
+            return out
+    raise AssertionError(f"no {kind.DESCRIPTOR.name} in {status}")

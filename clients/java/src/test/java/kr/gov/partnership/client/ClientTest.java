@@ -345,19 +345,35 @@ public class ClientTest {
   public void tlsChannelWithBearerToken() throws Exception {
     File dir = java.nio.file.Files.createTempDirectory("partnership-java-tls-").toFile();
     Certs.make(dir);
+    // Mint a token the way an operator does: the token on stdout, the
+    // callers' file entry on stderr.
+    File callers = new File(dir, "callers.toml");
+    Process mint =
+        new ProcessBuilder(TestServer.binary(), "token", "new", "java-suite", "--scopes", "read")
+            .redirectError(callers)
+            .start();
+    String token = new String(mint.getInputStream().readAllBytes(), "UTF-8").trim();
+    assertEquals(0, mint.waitFor());
     try (TestServer tls =
         TestServer.start(
             "--tls-cert", new File(dir, "server.pem").getPath(),
-            "--tls-key", new File(dir, "server.key").getPath())) {
+            "--tls-key", new File(dir, "server.key").getPath(),
+            "--auth-config", callers.getPath())) {
       String port = tls.address.substring(tls.address.lastIndexOf(':') + 1);
       ManagedChannel secure = Channels.tls("localhost:" + port, new File(dir, "ca.pem"));
       try {
-        // The server does not check tokens yet: the header is sent and ignored.
         CompanyServiceBlockingStub stub =
             CompanyServiceGrpc.newBlockingStub(secure)
-                .withCallCredentials(new BearerToken("example-token"))
+                .withCallCredentials(new BearerToken(token))
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
         assertEquals(0, stub.listCompanies(ListCompaniesRequest.newBuilder().build()).getTotalSize());
+        StatusRuntimeException wrong =
+            expectError(
+                () ->
+                    CompanyServiceGrpc.newBlockingStub(secure)
+                        .withCallCredentials(new BearerToken("pt_not-a-token"))
+                        .listCompanies(ListCompaniesRequest.newBuilder().build()));
+        assertEquals(Status.Code.UNAUTHENTICATED, wrong.getStatus().getCode());
       } finally {
         secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
