@@ -121,16 +121,18 @@ if POSTGRES_PASSWORD= docker-compose -p "$project" config -q 2>/dev/null; then
   exit 1
 fi
 
-step "minting tokens the documented way (compose run ... token new)"
+step "minting tokens the documented way (compose run ... token new --append)"
 auth_dir=$(mktemp -d)
 chmod 755 "$auth_dir"
 export PARTNERSHIP_AUTH_DIR=$auth_dir
-touch "$auth_dir/callers.toml"
-chmod 644 "$auth_dir/callers.toml"
 docker-compose -p "$project" build partnership
-token=$(docker-compose -p "$project" run --rm --no-deps -T partnership \
-  token new smoke --scopes read,write,admin 2>>"$auth_dir/callers.toml")
+mint() {
+  docker-compose -p "$project" run --rm --no-deps -T --user "$(id -u):$(id -g)" -v "$auth_dir:/auth" \
+    partnership token new "$@" --append /auth/callers.toml
+}
+token=$(mint smoke --scopes read,write,admin)
 [ -n "$token" ] || { echo "compose smoke: token new printed no token" >&2; exit 1; }
+chmod 644 "$auth_dir/callers.toml"
 
 step "docker-compose up (auth on)"
 docker-compose -p "$project" up -d
@@ -179,8 +181,7 @@ expect smes/hongseong-industry grpcurl -d '{"parent":"programs/samsung-smart-fac
   "$addr" partnership.v1.ProgramService/ListParticipations
 
 step "a second caller, added with SIGHUP and no restart, may read but not write"
-reader=$(docker-compose -p "$project" run --rm --no-deps -T partnership \
-  token new smoke-reader --scopes read 2>>"$auth_dir/callers.toml")
+reader=$(mint smoke-reader --scopes read)
 docker-compose -p "$project" kill -s HUP partnership
 for _ in $(seq 1 50); do
   out=$("$venv/bin/grpcurl" -plaintext -H "authorization: Bearer $reader" -d '{}' "$addr" partnership.v1.CompanyService/ListCompanies 2>&1 || true)

@@ -63,6 +63,11 @@ pub struct TokenArgs {
     /// do not imply one another).
     #[arg(long, value_delimiter = ',', required = true)]
     pub scopes: Vec<crate::auth::Scope>,
+
+    /// Append the entry to this callers' file (created if missing) instead
+    /// of printing it; the token alone is still printed, on stdout.
+    #[arg(long, value_name = "FILE")]
+    pub append: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

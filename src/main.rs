@@ -96,15 +96,34 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, BoxError> {
 
 /// Prints a fresh token and the entry that lets it in.
 fn new_token(args: &TokenArgs) -> Result<(), BoxError> {
+    use std::io::Write;
     let (token, entry) = partnership::auth::token_entry(&args.name, &args.scopes)?;
-    // Everything but the token goes to stderr as TOML comments and the
-    // entry, so `2>>callers.toml` appends a valid entry.
-    eprintln!(
-        "\n# {name}: the token is on stdout, shown this once (the server keeps only its hash).\n\
-         # {name} sends it as `authorization: Bearer <token>` metadata. Add this entry to\n\
-         # the callers' file (--auth-config), then send the server SIGHUP.\n{entry}",
-        name = args.name
+    let name = &args.name;
+    // Everything but the token goes to stderr (or the file) as TOML
+    // comments and the entry, so `2>>callers.toml` appends a valid entry.
+    let text = format!(
+        "\n# {name}: the token was printed once (the server keeps only its hash).\n\
+         # {name} sends it as `authorization: Bearer <token>` metadata.\n{entry}"
     );
+    match &args.append {
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+            eprintln!(
+                "{name}: entry appended to {}; send the server SIGHUP to let the token in",
+                path.display()
+            );
+        }
+        None => eprintln!(
+            "{text}# Add this entry to the callers' file (--auth-config), then send the server SIGHUP."
+        ),
+    }
     println!("{token}");
     Ok(())
 }

@@ -220,7 +220,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// Parser messages quote the offending line; a line holding a token hash
-/// must not reach a log, so runs of hex digits are masked.
+/// must not reach a log, so runs of 16 or more hex digits are masked.
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut run = String::new();
@@ -233,7 +233,7 @@ fn redact(message: &str) -> String {
         run.clear();
     };
     for c in message.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+        if c.is_ascii_hexdigit() {
             run.push(c);
         } else {
             flush(&mut run, &mut out);

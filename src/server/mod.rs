@@ -399,6 +399,7 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         .allow_origin(allowed)
         .allow_methods([Method::POST, Method::OPTIONS])
         .allow_headers([
+            http::header::AUTHORIZATION,
             HeaderName::from_static("content-type"),
             HeaderName::from_static("x-grpc-web"),
             HeaderName::from_static("x-user-agent"),

@@ -558,6 +558,31 @@ pub fn without_auth_the_server_keeps_to_loopback() {
         .authenticate(Some(header.as_bytes()), Vec::new)
         .expect("the printed token is let in");
     assert!(caller.scopes.contains(Scope::Read) && caller.scopes.contains(Scope::Admin));
+    // `--append` writes the entry into the file; two appends, two callers.
+    let appended = dir.path().join("appended.toml");
+    let appended_arg = appended.display().to_string();
+    let mut minted = Vec::new();
+    for name in ["first", "second"] {
+        let (ok, out, err) = run_binary(&[
+            "token",
+            "new",
+            name,
+            "--scopes",
+            "write",
+            "--append",
+            &appended_arg,
+        ]);
+        assert!(ok && err.contains("appended"), "{out}{err}");
+        minted.push(out.trim().to_owned());
+    }
+    let auth = Auth::load(&appended).expect("appended entries parse");
+    assert_eq!(auth.names().len(), 2);
+    for token in &minted {
+        let header = format!("Bearer {token}");
+        assert!(auth.authenticate(Some(header.as_bytes()), Vec::new).is_ok());
+        let file = std::fs::read_to_string(&appended).expect("read");
+        assert!(!file.contains(token.trim_start_matches("pt_")));
+    }
     let (ok, out, err) = run_binary(&["token", "new", "Bad Name", "--scopes", "read"]);
     assert!(!ok && out.contains("not a caller name"), "{out}{err}");
     let (ok, out, err) = run_binary(&["token", "new", "x", "--scopes", "root"]);

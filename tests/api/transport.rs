@@ -359,10 +359,19 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
             .map(|v| v.to_str().unwrap_or_default().to_owned())
     };
 
-    // Preflight from the allowed origin.
+    // Preflight from the allowed origin; a browser may send a bearer token.
     let (status, headers, _) = http1(preflight(origin)).await;
     assert!(status.is_success(), "preflight status {status}");
     assert_eq!(allowed(&headers).as_deref(), Some(origin));
+    let allowed_headers = headers
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
 
     // The call itself, as a browser sends it.
     let body = grpc_web_frame(&pb::GetCompanyRequest {
