@@ -214,10 +214,33 @@ pub fn cause_chain(error: &dyn std::error::Error) -> String {
 }
 
 fn with_retry(code: Code, reason: &str, message: &str, after: Duration) -> Status {
+    failure(code, reason, message, &[], Some(after))
+}
+
+/// `ErrorInfo` of `reason` and `metadata`, and a `RetryInfo` when the
+/// caller should come back after a while.
+fn info(reason: &str, metadata: &[(&str, String)], retry_after: Option<Duration>) -> ErrorDetails {
     let mut details = ErrorDetails::new();
-    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-    details.set_retry_info(Some(after));
-    Status::with_error_details(code, message, details)
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    if retry_after.is_some() {
+        details.set_retry_info(retry_after);
+    }
+    details
+}
+
+/// A status of `code` whose details are [`info`].
+fn failure(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: &[(&str, String)],
+    retry_after: Option<Duration>,
+) -> Status {
+    Status::with_error_details(code, message, info(reason, metadata, retry_after))
 }
 
 /// Calls refused before their service: who may call, how often, how many.
@@ -225,57 +248,51 @@ impl From<crate::auth::Refusal> for Status {
     fn from(refusal: crate::auth::Refusal) -> Self {
         use crate::auth::Refusal;
         let message = refusal.to_string();
-        let mut details = ErrorDetails::new();
         match refusal {
             Refusal::Unauthenticated(_) => {
-                details.set_error_info("UNAUTHENTICATED", ERROR_DOMAIN, HashMap::new());
-                Status::with_error_details(Code::Unauthenticated, message, details)
+                failure(Code::Unauthenticated, "UNAUTHENTICATED", message, &[], None)
             }
             Refusal::MissingScope {
                 caller,
                 scope,
                 method,
-            } => {
-                details.set_error_info(
-                    "SCOPE_MISSING",
-                    ERROR_DOMAIN,
-                    HashMap::from([
-                        ("caller".to_owned(), caller.to_string()),
-                        ("scope".to_owned(), scope.to_string()),
-                        ("method".to_owned(), method),
-                    ]),
-                );
-                Status::with_error_details(Code::PermissionDenied, message, details)
-            }
+            } => failure(
+                Code::PermissionDenied,
+                "SCOPE_MISSING",
+                message,
+                &[
+                    ("caller", caller.to_string()),
+                    ("scope", scope.to_string()),
+                    ("method", method),
+                ],
+                None,
+            ),
             Refusal::RateLimited {
                 caller,
                 per_second,
                 retry_after,
             } => {
-                details.set_error_info(
+                let mut details = info(
                     "RATE_LIMITED",
-                    ERROR_DOMAIN,
-                    HashMap::from([
-                        ("caller".to_owned(), caller.to_string()),
-                        ("per_second".to_owned(), per_second.to_string()),
-                    ]),
+                    &[
+                        ("caller", caller.to_string()),
+                        ("per_second", per_second.to_string()),
+                    ],
+                    Some(retry_after),
                 );
-                details.set_retry_info(Some(retry_after));
                 details.add_quota_failure_violation(
                     format!("caller:{caller}"),
                     format!("at most {per_second} calls per second"),
                 );
                 Status::with_error_details(Code::ResourceExhausted, message, details)
             }
-            Refusal::Overloaded { max, retry_after } => {
-                details.set_error_info(
-                    "OVERLOADED",
-                    ERROR_DOMAIN,
-                    HashMap::from([("max_concurrent_calls".to_owned(), max.to_string())]),
-                );
-                details.set_retry_info(Some(retry_after));
-                Status::with_error_details(Code::Unavailable, message, details)
-            }
+            Refusal::Overloaded { max, retry_after } => failure(
+                Code::Unavailable,
+                "OVERLOADED",
+                message,
+                &[("max_concurrent_calls", max.to_string())],
+                Some(retry_after),
+            ),
         }
     }
 }
@@ -319,21 +336,21 @@ impl From<ApiError> for Status {
             }
             if let StoreError::TimedOut(_) = &error {
                 tracing::info!(error = %cause_chain(&error), "statement stopped at the deadline");
-                let mut details = ErrorDetails::new();
-                details.set_error_info("DEADLINE_EXCEEDED", ERROR_DOMAIN, HashMap::new());
-                return Status::with_error_details(
+                return failure(
                     Code::DeadlineExceeded,
+                    "DEADLINE_EXCEEDED",
                     "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
-                    details,
+                    &[],
+                    None,
                 );
             }
             tracing::error!(error = %cause_chain(&error), "internal error");
-            let mut details = ErrorDetails::new();
-            details.set_error_info("INTERNAL", ERROR_DOMAIN, HashMap::new());
-            return Status::with_error_details(
+            return failure(
                 Code::Internal,
+                "INTERNAL",
                 "internal error; it has been logged with the request id",
-                details,
+                &[],
+                None,
             );
         };
         rejection.field = rejection.field.map(under);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 pub use file::{ConfigError, MAX_CALLERS, Rate, check_name};
@@ -62,7 +62,7 @@ impl Caller {
         limiter.check().map_err(|not_until| Refusal::RateLimited {
             caller: self.name.clone(),
             per_second: rate.per_second,
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            retry_after: not_until.wait_time_from(limiter.clock().now()),
         })
     }
 }
@@ -79,9 +79,9 @@ impl std::fmt::Debug for Caller {
 /// The callers of one version of the file.
 #[derive(Default)]
 struct Callers {
+    all: Vec<Arc<Caller>>,
     by_token: HashMap<TokenHash, Arc<Caller>>,
     by_certificate: HashMap<String, Arc<Caller>>,
-    names: Vec<Arc<str>>,
 }
 
 impl Callers {
@@ -89,12 +89,8 @@ impl Callers {
     /// whose rate is unchanged since `old`, so a reload is no way around a
     /// limit.
     fn build(specs: Vec<file::CallerSpec>, old: &Callers) -> Self {
-        let old_by_name: HashMap<&str, &Arc<Caller>> = old
-            .by_token
-            .values()
-            .chain(old.by_certificate.values())
-            .map(|c| (&*c.name, c))
-            .collect();
+        let old_by_name: HashMap<&str, &Arc<Caller>> =
+            old.all.iter().map(|c| (&*c.name, c)).collect();
         let mut out = Callers::default();
         for spec in specs {
             let rate = spec.rate.map(|rate| {
@@ -111,7 +107,7 @@ impl Callers {
                 scopes: spec.scopes,
                 rate,
             });
-            out.names.push(caller.name.clone());
+            out.all.push(caller.clone());
             for hash in spec.token_hashes {
                 out.by_token.insert(hash, caller.clone());
             }
@@ -160,7 +156,7 @@ impl Auth {
         let specs = file::load(&self.path)?;
         let old = self.callers();
         let new = Callers::build(specs, &old);
-        let n = new.names.len();
+        let n = new.all.len();
         match self.current.write() {
             Ok(mut current) => *current = Arc::new(new),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(new),
@@ -181,7 +177,7 @@ impl Auth {
 
     /// The names of the callers in force.
     pub fn names(&self) -> Vec<Arc<str>> {
-        self.callers().names.clone()
+        self.callers().all.iter().map(|c| c.name.clone()).collect()
     }
 
     /// The caller an `authorization` header value names, or else the caller
@@ -320,11 +316,7 @@ mod tests {
             "{entry}rate_limit = {{ per_second = 1, burst = 2 }}\n"
         ));
         let callers = a.callers();
-        let caller = callers
-            .names
-            .first()
-            .and_then(|_| callers.by_token.values().next());
-        let caller = caller.expect("one caller");
+        let caller = callers.all.first().expect("one caller");
         assert!(caller.take_call().is_ok());
         assert!(caller.take_call().is_ok());
         match caller.take_call() {

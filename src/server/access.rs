@@ -13,9 +13,9 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use crate::auth::{Access, Auth, Refusal, access_of, certificate_names};
 
 /// The caller label of calls while authentication is off.
-pub const ANONYMOUS: &str = "anonymous";
+const ANONYMOUS: &str = "anonymous";
 /// The caller label of calls refused for want of valid credentials.
-pub const UNAUTHENTICATED: &str = "unauthenticated";
+const UNAUTHENTICATED: &str = "unauthenticated";
 
 /// How long a shed caller is told to wait.
 const SHED_RETRY_AFTER: Duration = Duration::from_millis(100);

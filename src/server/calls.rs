@@ -145,10 +145,9 @@ where
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let admitted = self.gate.admit(&req);
-        let caller = match &admitted {
-            Ok(a) => a.caller.clone(),
-            Err(r) => r.caller.clone(),
+        let (caller, permit, refusal) = match self.gate.admit(&req) {
+            Ok(a) => (a.caller, a.permit, None),
+            Err(r) => (r.caller, None, Some(r.refusal)),
         };
         let span = tracing::info_span!(
             "rpc",
@@ -164,24 +163,20 @@ where
             metrics: self.metrics.clone(),
             labels,
             caller,
-            _permit: None,
+            _permit: permit,
             span: span.clone(),
             start,
             deadline: callers_deadline,
             done: false,
         };
-        let admitted = match admitted {
-            Ok(admitted) => admitted,
-            Err(refused) => {
-                let status = tonic::Status::from(refused.refusal);
-                call.finish(status.code());
-                let response = status
-                    .into_http::<ResBody>()
-                    .map(|body| CallBody { inner: body, call });
-                return Box::pin(std::future::ready(Ok(response)));
-            }
-        };
-        call._permit = admitted.permit;
+        if let Some(refusal) = refusal {
+            let status = tonic::Status::from(refusal);
+            call.finish(status.code());
+            let response = status
+                .into_http::<ResBody>()
+                .map(|body| CallBody { inner: body, call });
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         let sooner = callers_deadline.filter(|d| *d < start + self.call_timeout);
         Box::pin(
             async move {

@@ -7,7 +7,6 @@ mod calls;
 mod incoming;
 mod limits;
 
-pub use access::{ANONYMOUS, UNAUTHENTICATED};
 pub use incoming::ConnectionLimits;
 
 use std::future::Future;

@@ -124,7 +124,7 @@ impl std::fmt::Debug for DbConfig {
 }
 
 /// `url` with the password of its user info, if any, replaced by `***`.
-pub fn redact_url(url: &str) -> String {
+fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -374,12 +374,18 @@ impl Store {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
         let txn = self.write.begin_with_options(options).await?;
-        if self.backend() == DbBackend::Postgres
-            && let Some(set) = deadline::postgres_timeout()
-        {
+        if let Some(set) = self.deadline_limit() {
             txn.execute_unprepared(&set).await?;
         }
         Ok(txn)
+    }
+
+    /// On PostgreSQL within a call with a deadline, the statement that makes
+    /// a transaction's statements stop at it.
+    fn deadline_limit(&self) -> Option<String> {
+        (self.backend() == DbBackend::Postgres)
+            .then(deadline::postgres_timeout)
+            .flatten()
     }
 
     /// Where one read of a call runs: on PostgreSQL, when the caller's
@@ -387,9 +393,7 @@ impl Store {
     /// statements stop at that deadline; otherwise the read pool. Hand it
     /// back through [`finish_read`].
     async fn reader(&self) -> Result<DatabaseExecutor<'_>, StoreError> {
-        if self.backend() == DbBackend::Postgres
-            && let Some(set) = deadline::postgres_timeout()
-        {
+        if let Some(set) = self.deadline_limit() {
             let txn = self.read.begin().await?;
             txn.execute_unprepared(&set).await?;
             return Ok(DatabaseExecutor::OwnedTransaction(txn));

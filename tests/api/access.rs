@@ -69,6 +69,26 @@ pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// An update of `name`'s display name, with a deadline `timeout` away.
+fn rename(
+    name: &str,
+    display_name: &str,
+    timeout: Duration,
+) -> tonic::Request<pb::UpdateCompanyRequest> {
+    let mut request = tonic::Request::new(pb::UpdateCompanyRequest {
+        company: Some(pb::Company {
+            name: name.into(),
+            display_name: display_name.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["display_name".into()],
+        }),
+    });
+    request.set_timeout(timeout);
+    request
+}
+
 fn get(name: &str) -> pb::GetCompanyRequest {
     pb::GetCompanyRequest { name: name.into() }
 }
@@ -333,17 +353,7 @@ pub async fn calls_over_the_limit_are_shed_not_queued(db: TestDb) {
     for i in 0..2 {
         let mut client = app.companies.clone();
         held.push(tokio::spawn(async move {
-            let mut request = tonic::Request::new(pb::UpdateCompanyRequest {
-                company: Some(pb::Company {
-                    name: format!("companies/c{i}"),
-                    display_name: "held".into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["display_name".into()],
-                }),
-            });
-            request.set_timeout(Duration::from_secs(20));
+            let request = rename(&format!("companies/c{i}"), "held", Duration::from_secs(20));
             client.update_company(request).await
         }));
     }
@@ -416,17 +426,7 @@ pub async fn expired_deadlines_cancel_the_statement(db: TestDb) {
     };
     let mut client = app.companies.clone();
     let update = tokio::spawn(async move {
-        let mut request = tonic::Request::new(pb::UpdateCompanyRequest {
-            company: Some(pb::Company {
-                name: "companies/locked".into(),
-                display_name: "waits".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["display_name".into()],
-            }),
-        });
-        request.set_timeout(Duration::from_millis(800));
+        let request = rename("companies/locked", "waits", Duration::from_millis(800));
         client.update_company(request).await
     });
     // The update's statement waits on the lock while its caller waits...
@@ -455,17 +455,7 @@ pub async fn expired_deadlines_cancel_the_statement(db: TestDb) {
     holder.rollback().await.expect("release");
     let _ = other.close().await;
     // The row is unchanged and writable.
-    let mut request = tonic::Request::new(pb::UpdateCompanyRequest {
-        company: Some(pb::Company {
-            name: "companies/locked".into(),
-            display_name: "now".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["display_name".into()],
-        }),
-    });
-    request.set_timeout(Duration::from_secs(5));
+    let request = rename("companies/locked", "now", Duration::from_secs(5));
     let updated = app
         .companies
         .update_company(request)
@@ -712,12 +702,7 @@ pub async fn sighup_reloads_callers_and_no_secret_leaks(db: TestDb) {
             .len(),
         3
     );
-    let metrics = server.metrics_addr.clone().expect("metrics address");
-    let request = http::Request::get(format!("http://{metrics}/metrics"))
-        .body(Default::default())
-        .expect("request");
-    let (_, _, body) = crate::support::http1(request).await;
-    let metrics_text = String::from_utf8_lossy(&body).into_owned();
+    let metrics_text = server.metrics_text().await;
     assert!(
         metrics_text.contains("caller=\"reader\"") && metrics_text.contains("caller=\"writer\""),
         "{metrics_text}"

@@ -306,12 +306,7 @@ pub async fn calls_past_their_deadline_are_logged_and_counted() {
         "log: {:?}",
         server.log_lines(&["UpdateProgram"])
     );
-    let metrics = server.metrics_addr.clone().expect("metrics address");
-    let request = http::Request::get(format!("http://{metrics}/metrics"))
-        .body(Default::default())
-        .expect("request");
-    let (_, _, body) = crate::support::http1(request).await;
-    let text = String::from_utf8_lossy(&body).into_owned();
+    let text = server.metrics_text().await;
     let counted = text.lines().any(|l| {
         l.starts_with("grpc_server_handled_total")
             && l.contains("grpc_method=\"UpdateProgram\"")

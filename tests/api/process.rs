@@ -30,6 +30,17 @@ impl Server {
         self.child.id()
     }
 
+    /// The text of the server's `/metrics` (it was started with a
+    /// metrics listener).
+    pub async fn metrics_text(&self) -> String {
+        let addr = self.metrics_addr.clone().expect("metrics address");
+        let request = http::Request::get(format!("http://{addr}/metrics"))
+            .body(Default::default())
+            .expect("request");
+        let (_, _, body) = crate::support::http1(request).await;
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
     /// The log lines so far that contain every one of `words`.
     pub fn log_lines(&self, words: &[&str]) -> Vec<String> {
         let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
