@@ -2,6 +2,7 @@
 //! one function and one transaction (so audit records and change events can
 //! later join the same transaction).
 
+mod coalesce;
 pub mod deadline;
 mod enterprise;
 mod entity;
@@ -150,6 +151,8 @@ pub struct Store {
     write: DatabaseConnection,
     /// Recent planner estimates of `total_size`, by query.
     estimates: query::Estimates,
+    /// Point reads arriving together, batched into one statement.
+    coalescer: std::sync::Arc<coalesce::Coalescer>,
 }
 
 impl Store {
@@ -208,6 +211,7 @@ impl Store {
                 read,
                 write,
                 estimates: query::Estimates::default(),
+                coalescer: Default::default(),
             })
         } else {
             let pool = Database::connect(options(config.max_connections.max(2)))
@@ -218,6 +222,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 estimates: query::Estimates::default(),
+                coalescer: Default::default(),
             })
         }
     }

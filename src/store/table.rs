@@ -92,7 +92,7 @@ fn name_of<T: Table>(key: &T::Key) -> String {
 }
 
 /// The row of `key`.
-fn key_condition<K: RecordKey>(key: &K) -> Condition {
+pub(super) fn key_condition<K: RecordKey>(key: &K) -> Condition {
     K::COLUMNS
         .iter()
         .zip(key.values())
@@ -144,7 +144,7 @@ fn literal(value: Value) -> Option<Literal> {
 }
 
 /// A row as a stored resource.
-fn decode<T: Table>(model: Model<T>) -> Result<(T::Key, Stored<T::Data>), StoreError> {
+pub(super) fn decode<T: Table>(model: Model<T>) -> Result<(T::Key, Stored<T::Data>), StoreError> {
     let create_time = bookkeeping::<T, _>(&model, "create_time")?;
     let update_time = bookkeeping::<T, _>(&model, "update_time")?;
     let delete_time = bookkeeping::<T, _>(&model, "delete_time")?;
@@ -473,12 +473,16 @@ impl Store {
         Ok(n)
     }
 
+    /// The record of `key`, in a statement shared with the reads of the same
+    /// table that arrive meanwhile (see [`super::coalesce`]).
     pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
-        find::<T>(&self.read, key)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                name: name_of::<T>(key),
-            })
+        let found = match self.coalescer.get::<T>(&self.read, key).await {
+            Some(found) => found?,
+            None => find::<T>(&self.read, key).await?,
+        };
+        found.ok_or_else(|| StoreError::NotFound {
+            name: name_of::<T>(key),
+        })
     }
 
     /// One page of a whole collection.

@@ -4,7 +4,7 @@
 use partnership::pb;
 use tonic::Code;
 
-use crate::support::{App, create_company, program};
+use crate::support::{App, create_company, create_sme, program, sme};
 
 const CLIENTS: usize = 50;
 const PROGRAMS_PER_CLIENT: usize = 20;
@@ -119,4 +119,68 @@ pub async fn concurrent_updates_lose_nothing(mut app: App) {
         .into_inner();
     assert_eq!(page.programs.len(), 50);
     app.stop().await;
+}
+
+/// Many `GetSme` calls at once, which the store answers in shared
+/// statements: each caller gets its own record (or its own NOT_FOUND), a
+/// deleted record still reads as deleted, and a record created a moment ago
+/// is read back by the next call.
+pub async fn concurrent_gets_each_get_their_own_answer(mut app: App) {
+    const SMES: usize = 40;
+    for i in 0..SMES {
+        create_sme(&mut app, &format!("g{i:02}")).await;
+    }
+    for i in (0..SMES).step_by(8) {
+        app.smes
+            .delete_sme(pb::DeleteSmeRequest {
+                name: format!("smes/g{i:02}"),
+                ..Default::default()
+            })
+            .await
+            .expect("delete");
+    }
+    let mut tasks = Vec::new();
+    for caller in 0..24usize {
+        let mut smes = app.smes.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..40usize {
+                // Mostly stored ids, some never created.
+                let n = (caller * 7 + round * 13) % (SMES + 8);
+                let name = format!("smes/g{n:02}");
+                let got = smes.get_sme(pb::GetSmeRequest { name: name.clone() }).await;
+                match got {
+                    Ok(sme) if n < SMES => {
+                        let sme = sme.into_inner();
+                        assert_eq!(sme.name, name);
+                        assert_eq!(sme.display_name, format!("SME g{n:02}"));
+                        assert_eq!(sme.delete_time.is_some(), n.is_multiple_of(8), "{name}");
+                    }
+                    Err(s) if n >= SMES => assert_eq!(s.code(), Code::NotFound, "{s:?}"),
+                    other => panic!("{name}: {other:?}"),
+                }
+                // Read-after-write while the others keep the reads busy.
+                if round.is_multiple_of(10) {
+                    let id = format!("new-{caller}-{round}");
+                    smes.create_sme(pb::CreateSmeRequest {
+                        sme: Some(sme(&format!("SME {id}"))),
+                        sme_id: id.clone(),
+                        request_id: String::new(),
+                    })
+                    .await
+                    .expect("create");
+                    let back = smes
+                        .get_sme(pb::GetSmeRequest {
+                            name: format!("smes/{id}"),
+                        })
+                        .await
+                        .expect("a record just created reads back")
+                        .into_inner();
+                    assert_eq!(back.display_name, format!("SME {id}"));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("caller task");
+    }
 }

@@ -57,6 +57,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     service::request_id_header_is_echoed,
     service::seed_demo_is_idempotent_and_marked,
     concurrency::concurrent_updates_lose_nothing,
+    concurrency::concurrent_gets_each_get_their_own_answer,
     transport::metrics_count_rpcs_by_method_and_code,
     hostile::forged_page_tokens_are_invalid_argument,
     hostile::forged_participation_tokens_are_invalid_argument,

@@ -1,0 +1,247 @@
+//! Point reads that arrive together share one statement.
+//!
+//! A `Get` under load is one primary-key `SELECT` per call, and on a busy
+//! database most of its cost is the statement's round trip, not the row. So
+//! reads of one table queue in a lane: a read that finds a free slot runs at
+//! once (alone, with no added wait), and the reads that arrive while every
+//! slot is busy leave together, as one `WHERE id IN (…)`, as soon as a slot
+//! frees. The lookups a ministry dashboard fires in bursts become a few
+//! statements, and a lone caller sees no difference.
+//!
+//! A read still sees every write acknowledged before it arrived: a waiting
+//! read only ever joins a statement that starts after it was queued. Each
+//! statement runs in a task of its own, so a caller that goes away never
+//! takes the others' answers with it. When a shared statement fails, every
+//! read in it runs again alone, so each caller gets its own precise error.
+
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::oneshot;
+
+use super::table::{RecordKey, Table, col, decode, key_condition};
+use super::{StoreError, Stored};
+use crate::domain::ResourceId;
+
+/// Statements of one table that may run at once. Few, so that the reads
+/// arriving meanwhile gather; more than one, so that a slow statement does
+/// not hold up the next batch.
+const SLOTS: usize = 2;
+/// The most reads one statement carries.
+const MAX_BATCH: usize = 64;
+
+/// One lane per table, made on its first read.
+#[derive(Default)]
+pub(super) struct Coalescer {
+    lanes: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+/// What a queued read is told.
+enum Answer<D> {
+    /// The record, or that there is none.
+    Found(Option<Stored<D>>),
+    /// The statement failed in a way reading alone would only meet again:
+    /// the database is out of reach or out of time.
+    Failed(StoreError),
+    /// The statement could not answer for this read: it reads alone, and
+    /// meets its own error if there is one.
+    ReadAlone,
+}
+
+struct Waiter<T: Table> {
+    key: T::Key,
+    answer: oneshot::Sender<Answer<T::Data>>,
+}
+
+struct Lane<T: Table> {
+    state: Mutex<LaneState<T>>,
+}
+
+struct LaneState<T: Table> {
+    waiting: VecDeque<Waiter<T>>,
+    running: usize,
+}
+
+impl Coalescer {
+    fn lane<T: Table>(&self) -> Arc<Lane<T>> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let lane = lanes.entry(TypeId::of::<T>()).or_insert_with(|| {
+            Arc::new(Lane::<T> {
+                state: Mutex::new(LaneState {
+                    waiting: VecDeque::new(),
+                    running: 0,
+                }),
+            })
+        });
+        match lane.clone().downcast::<Lane<T>>() {
+            Ok(lane) => lane,
+            // A TypeId maps to one type, so this cannot happen; a fresh lane
+            // would still be correct, only unshared.
+            Err(_) => Arc::new(Lane {
+                state: Mutex::new(LaneState {
+                    waiting: VecDeque::new(),
+                    running: 0,
+                }),
+            }),
+        }
+    }
+
+    /// The record of `key`, read in a statement shared with the reads of
+    /// the same table queued meanwhile. `None` when the statement could not
+    /// answer for it: the caller then reads alone.
+    pub(super) async fn get<T: Table>(
+        &self,
+        db: &DatabaseConnection,
+        key: &T::Key,
+    ) -> Option<Result<Option<Stored<T::Data>>, StoreError>> {
+        let lane = self.lane::<T>();
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.waiting.push_back(Waiter {
+                key: key.clone(),
+                answer,
+            });
+            let start = state.running < SLOTS;
+            if start {
+                state.running += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(run(lane, db.clone()));
+        }
+        match answered.await {
+            Ok(Answer::Found(found)) => Some(Ok(found)),
+            Ok(Answer::Failed(e)) => Some(Err(e)),
+            // A runner that panicked dropped the sender.
+            Ok(Answer::ReadAlone) | Err(_) => None,
+        }
+    }
+}
+
+/// Runs the lane's queued reads, a batch per statement, until none waits.
+async fn run<T: Table>(lane: Arc<Lane<T>>, db: DatabaseConnection) {
+    loop {
+        let batch: Vec<Waiter<T>> = {
+            let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.waiting.is_empty() {
+                state.running -= 1;
+                return;
+            }
+            let n = state.waiting.len().min(MAX_BATCH);
+            state.waiting.drain(..n).collect()
+        };
+        let keys: Vec<&T::Key> = batch.iter().map(|w| &w.key).collect();
+        let found = read_batch::<T>(&db, &keys).await;
+        let mut batch = batch;
+        if let Err(e) = &found
+            && shared(e).is_some()
+        {
+            // The database was out of reach (or of time) until now: the
+            // reads that queued meanwhile hear so at once, rather than each
+            // batch waiting out the pool's acquire timeout again in turn.
+            let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
+            batch.extend(state.waiting.drain(..));
+        }
+        for waiter in batch {
+            let answer = match &found {
+                Ok(rows) => Answer::Found(rows.get(&waiter.key.name(T::COLLECTION)).cloned()),
+                Err(e) => shared(e).map_or(Answer::ReadAlone, Answer::Failed),
+            };
+            // A caller that went away no longer listens.
+            let _ = waiter.answer.send(answer);
+        }
+    }
+}
+
+type Rows<D> = HashMap<String, Stored<D>>;
+
+/// A shared statement's error as one reader's own, when reading alone
+/// would only meet it again; `None` for the rest (a row that does not
+/// decode, say), which each reader then meets alone, precisely.
+fn shared(e: &StoreError) -> Option<StoreError> {
+    let cause = |e: &sea_orm::DbErr| sea_orm::DbErr::Custom(e.to_string());
+    match e {
+        StoreError::Unavailable(e) => Some(StoreError::Unavailable(cause(e))),
+        StoreError::TimedOut(e) => Some(StoreError::TimedOut(cause(e))),
+        _ => None,
+    }
+}
+
+/// The rows of `keys`, by resource name.
+async fn read_batch<T: Table>(
+    db: &DatabaseConnection,
+    keys: &[&T::Key],
+) -> Result<Rows<T::Data>, StoreError> {
+    let rows = T::Entity::find()
+        .filter(keys_condition(keys))
+        .all(db)
+        .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        match decode::<T>(row) {
+            Ok((key, stored)) => {
+                found.insert(key.name(T::COLLECTION), stored);
+            }
+            // Which reader's row it was is unknown: every reader of the
+            // batch reads alone, and the one it belongs to meets the error.
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
+/// The rows of `keys`: `id IN (…)` for one key column, padded to a power of
+/// two by repeating the last key, so a table has a handful of statement
+/// shapes for the driver's prepared-statement cache rather than one per
+/// batch size.
+fn keys_condition<K: RecordKey>(keys: &[&K]) -> Condition {
+    if let [column] = K::COLUMNS {
+        let mut ids: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k.values().first().map(|v| ResourceId::as_str(v)))
+            .collect();
+        if let Some(&last) = ids.last() {
+            ids.resize(ids.len().next_power_of_two(), last);
+        }
+        return Condition::all().add(col(column).is_in(ids));
+    }
+    keys.iter()
+        .fold(Condition::any(), |c, k| c.add(key_condition(*k)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::sea_query::{Alias, PostgresQueryBuilder, Query};
+
+    fn sql(ids: &[&str]) -> String {
+        let keys: Vec<ResourceId> = ids
+            .iter()
+            .map(|id| ResourceId::parse(id).expect("valid id"))
+            .collect();
+        let refs: Vec<&ResourceId> = keys.iter().collect();
+        Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("smes"))
+            .cond_where(keys_condition(&refs))
+            .to_string(PostgresQueryBuilder)
+    }
+
+    #[test]
+    fn batches_are_padded_to_a_power_of_two() {
+        assert_eq!(
+            sql(&["a"]),
+            r#"SELECT "id" FROM "smes" WHERE "id" IN ('a')"#
+        );
+        assert_eq!(
+            sql(&["a", "b", "c"]),
+            r#"SELECT "id" FROM "smes" WHERE "id" IN ('a', 'b', 'c', 'c')"#
+        );
+        assert_eq!(sql(&["a"; 5]).matches("'a'").count(), 8);
+    }
+}
