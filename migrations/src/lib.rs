@@ -8,6 +8,7 @@ mod m20261126_000001_create_tables;
 mod m20261126_000002_add_demo_flag;
 mod m20261126_000003_add_program_co_hosts_and_funders;
 mod m20261126_000004_add_query_indexes;
+mod m20261126_000005_bound_trigram_pending_lists;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_add_demo_flag::Migration),
             Box::new(m20261126_000003_add_program_co_hosts_and_funders::Migration),
             Box::new(m20261126_000004_add_query_indexes::Migration),
+            Box::new(m20261126_000005_bound_trigram_pending_lists::Migration),
         ]
     }
 }

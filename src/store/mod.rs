@@ -354,11 +354,16 @@ impl Store {
         Ok(false)
     }
 
-    /// Refreshes the planner's statistics after a bulk load (PostgreSQL
-    /// `ANALYZE`, MariaDB `ANALYZE TABLE`, SQLite `ANALYZE`).
+    /// Readies the tables for queries after a bulk load: refreshes the
+    /// planner's statistics (MariaDB `ANALYZE TABLE`, SQLite `ANALYZE`), and
+    /// on PostgreSQL also vacuums (`VACUUM ANALYZE`): that marks the loaded
+    /// pages all-visible, so index-only scans skip the heap, and merges the
+    /// trigram indexes' pending entries, which every search would otherwise
+    /// read through until autovacuum comes by.
     pub async fn analyze(&self) -> Result<(), StoreError> {
         let sql = match self.write.get_database_backend() {
             DbBackend::MySql => "ANALYZE TABLE companies, smes, programs, participations",
+            DbBackend::Postgres => "VACUUM ANALYZE",
             _ => "ANALYZE",
         };
         self.write.execute_unprepared(sql).await?;
