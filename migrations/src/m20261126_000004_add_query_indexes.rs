@@ -114,7 +114,7 @@ const REPLACED: &[(&str, &str)] = &[
 ];
 
 /// PostgreSQL trigram indexes: `(name, table, expression)`.
-const TRIGRAM: &[(&str, &str, &str)] = &[
+pub(crate) const TRIGRAM: &[(&str, &str, &str)] = &[
     (
         "ix_companies_display_name_trgm",
         "companies",

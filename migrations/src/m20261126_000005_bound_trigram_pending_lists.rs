@@ -11,17 +11,11 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
+// The trigram indexes of migration 4: `(name, table, expression)`.
+use crate::m20261126_000004_add_query_indexes::TRIGRAM;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// The trigram indexes of migration 4.
-const TRIGRAM: [&str; 5] = [
-    "ix_companies_display_name_trgm",
-    "ix_smes_display_name_trgm",
-    "ix_programs_display_name_trgm",
-    "ix_companies_business_digits_trgm",
-    "ix_smes_business_digits_trgm",
-];
 
 /// The pending-list limit set here, in kB.
 const PENDING_LIST_KB: u32 = 256;
@@ -33,7 +27,7 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         let db = manager.get_connection();
-        for name in TRIGRAM {
+        for (name, _, _) in TRIGRAM {
             db.execute_unprepared(&format!(
                 "ALTER INDEX {name} SET (gin_pending_list_limit = {PENDING_LIST_KB})"
             ))
@@ -50,7 +44,7 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         let db = manager.get_connection();
-        for name in TRIGRAM {
+        for (name, _, _) in TRIGRAM {
             db.execute_unprepared(&format!(
                 "ALTER INDEX {name} RESET (gin_pending_list_limit)"
             ))

@@ -11,8 +11,9 @@
 //! A read still sees every write acknowledged before it arrived: a waiting
 //! read only ever joins a statement that starts after it was queued. Each
 //! statement runs in a task of its own, so a caller that goes away never
-//! takes the others' answers with it. When a shared statement fails, every
-//! read in it runs again alone, so each caller gets its own precise error.
+//! takes the others' answers with it. When a shared statement cannot reach
+//! the database, every queued read hears so at once; any other failure lets
+//! each read run again alone, so each caller gets its own precise error.
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
@@ -65,28 +66,28 @@ struct LaneState<T: Table> {
     running: usize,
 }
 
+impl<T: Table> Lane<T> {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(LaneState {
+                waiting: VecDeque::new(),
+                running: 0,
+            }),
+        }
+    }
+}
+
 impl Coalescer {
     fn lane<T: Table>(&self) -> Arc<Lane<T>> {
         let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-        let lane = lanes.entry(TypeId::of::<T>()).or_insert_with(|| {
-            Arc::new(Lane::<T> {
-                state: Mutex::new(LaneState {
-                    waiting: VecDeque::new(),
-                    running: 0,
-                }),
-            })
-        });
-        match lane.clone().downcast::<Lane<T>>() {
-            Ok(lane) => lane,
-            // A TypeId maps to one type, so this cannot happen; a fresh lane
-            // would still be correct, only unshared.
-            Err(_) => Arc::new(Lane {
-                state: Mutex::new(LaneState {
-                    waiting: VecDeque::new(),
-                    running: 0,
-                }),
-            }),
-        }
+        let lane = lanes
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(Lane::<T>::new()));
+        // A TypeId maps to one type, so the downcast cannot fail; a fresh
+        // lane would still be correct, only unshared.
+        lane.clone()
+            .downcast::<Lane<T>>()
+            .unwrap_or_else(|_| Arc::new(Lane::new()))
     }
 
     /// The record of `key`, read in a statement shared with the reads of
@@ -126,7 +127,7 @@ impl Coalescer {
 /// Runs the lane's queued reads, a batch per statement, until none waits.
 async fn run<T: Table>(lane: Arc<Lane<T>>, db: DatabaseConnection) {
     loop {
-        let batch: Vec<Waiter<T>> = {
+        let mut batch: Vec<Waiter<T>> = {
             let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
             if state.waiting.is_empty() {
                 state.running -= 1;
@@ -137,7 +138,6 @@ async fn run<T: Table>(lane: Arc<Lane<T>>, db: DatabaseConnection) {
         };
         let keys: Vec<&T::Key> = batch.iter().map(|w| &w.key).collect();
         let found = read_batch::<T>(&db, &keys).await;
-        let mut batch = batch;
         if let Err(e) = &found
             && shared(e).is_some()
         {
@@ -181,18 +181,11 @@ async fn read_batch<T: Table>(
         .filter(keys_condition(keys))
         .all(db)
         .await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in rows {
-        match decode::<T>(row) {
-            Ok((key, stored)) => {
-                found.insert(key.name(T::COLLECTION), stored);
-            }
-            // Which reader's row it was is unknown: every reader of the
-            // batch reads alone, and the one it belongs to meets the error.
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(found)
+    // A row that does not decode fails the batch: which reader's row it was
+    // is unknown, so every reader reads alone and its own meets the error.
+    rows.into_iter()
+        .map(|row| decode::<T>(row).map(|(key, stored)| (key.name(T::COLLECTION), stored)))
+        .collect()
 }
 
 /// The rows of `keys`: `id IN (…)` for one key column, padded to a power of

@@ -26,6 +26,18 @@ pub struct CallersFile {
 }
 
 impl CallersFile {
+    /// A server that lets in the callers of this file.
+    pub async fn serve(&self, db: &TestDb) -> App {
+        App::spawn_with(
+            db,
+            ServerConfig {
+                auth: Some(self.auth()),
+                ..ServerConfig::default()
+            },
+        )
+        .await
+    }
+
     /// One caller per `(name, scopes, extra TOML lines)`, each with a
     /// fresh token.
     pub fn new(callers: &[(&str, &[Scope], &str)]) -> Self {
@@ -123,14 +135,7 @@ pub async fn tokens_and_scopes_are_checked_before_existence(db: TestDb) {
         ("writer", &[Scope::Read, Scope::Write], ""),
         ("operator", &[Scope::Admin], ""),
     ]);
-    let mut app = App::spawn_with(
-        &db,
-        ServerConfig {
-            auth: Some(file.auth()),
-            ..ServerConfig::default()
-        },
-    )
-    .await;
+    let mut app = file.serve(&db).await;
     let (reader, writer, operator) = (
         file.token("reader"),
         file.token("writer"),
@@ -281,14 +286,7 @@ pub async fn rate_limits_are_per_caller_with_retry_info(db: TestDb) {
         ),
         ("calm", &[Scope::Read], ""),
     ]);
-    let mut app = App::spawn_with(
-        &db,
-        ServerConfig {
-            auth: Some(file.auth()),
-            ..ServerConfig::default()
-        },
-    )
-    .await;
+    let mut app = file.serve(&db).await;
     let list = |token: &str| bearer(pb::ListCompaniesRequest::default(), token);
     for _ in 0..3 {
         app.companies
