@@ -46,8 +46,8 @@ explain ListSmes "SELECT * FROM smes WHERE delete_time IS NULL ORDER BY create_t
 explain "ListPrograms filtered" "SELECT * FROM programs WHERE delete_time IS NULL AND region = 'GYEONGGI' AND budget_krw >= 1000000000 AND budget_krw IS NOT NULL ORDER BY create_time, id LIMIT 51"
 explain "ListParticipations of one SME" "SELECT * FROM participations WHERE delete_time IS NULL AND sme_id = 's0123456' ORDER BY create_time, program_id, id LIMIT 51"
 explain "ListParticipations of one program" "SELECT * FROM participations WHERE delete_time IS NULL AND program_id = 'p0012345' ORDER BY create_time, program_id, id LIMIT 51"
-explain "Search 3 characters" "SELECT * FROM smes WHERE delete_time IS NULL AND (display_name ILIKE '%원정밀%' OR (replace(business_number, '-', '') LIKE '%원정밀%' AND business_number IS NOT NULL)) ORDER BY create_time, id LIMIT 51"
-explain "Search digits" "SELECT * FROM smes WHERE delete_time IS NULL AND (display_name ILIKE '%81123%' OR (replace(business_number, '-', '') LIKE '%81123%' AND business_number IS NOT NULL)) ORDER BY create_time, id LIMIT 51"
+explain "Search 3 characters" "SELECT * FROM smes WHERE delete_time IS NULL AND (search_name LIKE lower('%원정밀%') OR (replace(business_number, '-', '') LIKE '%원정밀%' AND business_number IS NOT NULL)) ORDER BY create_time, id LIMIT 51"
+explain "Search digits" "SELECT * FROM smes WHERE delete_time IS NULL AND (search_name LIKE lower('%81123%') OR (replace(business_number, '-', '') LIKE '%81123%' AND business_number IS NOT NULL)) ORDER BY create_time, id LIMIT 51"
 
 echo "== server"
 log=$(mktemp)

@@ -18,7 +18,7 @@ use crate::m20261126_000004_add_query_indexes::TRIGRAM;
 pub struct Migration;
 
 /// The pending-list limit set here, in kB.
-const PENDING_LIST_KB: u32 = 256;
+pub(crate) const PENDING_LIST_KB: u32 = 256;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -634,6 +634,36 @@ pub async fn search_matches_names_and_business_numbers(mut app: App) {
         .into_inner();
     assert_eq!(ids(found.programs.iter().map(|p| &p.name)), vec!["sf-2025"]);
     assert_eq!(found.total_size, 1);
+
+    // A renamed SME is found by its new name, in any case, and no longer by
+    // its old one: what a search matches follows every write (on PostgreSQL
+    // a lower-cased copy of the name kept by the database).
+    app.smes
+        .update_sme(pb::UpdateSmeRequest {
+            sme: Some(pb::Sme {
+                name: "smes/seoul-soft".into(),
+                display_name: "Gangnam WIDGETS".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .expect("rename");
+    for (search, filter, want) in [
+        ("widget", "", vec!["seoul-soft"]),
+        ("NAM wid", "", vec!["seoul-soft"]),
+        ("Seoul Soft", "", vec![]),
+        ("", r#"display_name = "gangnam*""#, vec!["seoul-soft"]),
+        ("", r#"display_name = "*Widgets""#, vec!["seoul-soft"]),
+        ("", r#"display_name = "seoul*""#, vec![]),
+    ] {
+        let got = smes(&mut app, filter, "", search)
+            .await
+            .unwrap_or_else(|e| panic!("{search} {filter}: {e:?}"));
+        assert_eq!(got, strs(&want), "search {search:?}, filter {filter:?}");
+    }
     app.stop().await;
 }
 
