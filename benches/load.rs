@@ -18,6 +18,11 @@ use partnership::pb::program_service_client::ProgramServiceClient;
 use partnership::pb::sme_service_client::SmeServiceClient;
 use tonic::transport::Channel;
 
+/// The driver allocates as the server does (mimalloc), so its own share of
+/// the two cores stays small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// The server under test.

@@ -24,7 +24,6 @@ pub struct Migration;
 /// The tables with a display name.
 const TABLES: &[&str] = &["companies", "smes", "programs"];
 
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
