@@ -11,8 +11,9 @@ use std::str::FromStr;
 
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr, ValueType};
 use sea_orm::{
-    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityName, EntityTrait,
-    ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Value,
+    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityName,
+    EntityTrait, FromQueryResult, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Value,
 };
 
 use super::query::{self, Compiler, total_size};
@@ -527,22 +528,47 @@ impl Store {
             };
         }
         let reader = self.reader().await?;
-        let rows = select.limit(page.size + 1).all(&reader);
-        // The first page of a filtered list or a search counts alongside its
-        // SELECT, on another connection: a full page needs the count, and
-        // waiting for one before starting the other doubles the latency.
         let counting = page.after.is_none()
             && page.want_total
             && (page.filter.is_some() || page.search.is_some());
-        let (rows, early_total) = if counting {
+        // A search's first page on PostgreSQL, when few matches are
+        // expected: sorted and counted in one statement.
+        let one_pass = if counting
+            && page.search.is_some()
+            && compiler.backend == DbBackend::Postgres
+            && query::planned_rows(&reader, &self.estimates, &matching.clone().into_query()).await?
+                <= query::TRUST_ESTIMATE_ABOVE
+        {
+            query::first_page_in_one_pass(
+                &reader,
+                matching.clone().into_query(),
+                table,
+                compiler.order_by(&page.order, keys),
+                page.size + 1,
+            )
+            .await?
+        } else {
+            None
+        };
+        let rows = select.limit(page.size + 1);
+        // The first page of a filtered list or a search counts alongside its
+        // SELECT, on another connection: a full page needs the count, and
+        // waiting for one before starting the other doubles the latency.
+        let (rows, early_total) = if let Some((found, total)) = one_pass {
+            let models = found
+                .iter()
+                .map(|row| Model::<T>::from_query_result(row, ""))
+                .collect::<Result<Vec<_>, _>>()?;
+            (models, Some(total))
+        } else if counting {
             let counter = self.reader().await?;
             let total = total_size(&counter, &self.estimates, matching.clone().into_query());
-            let (rows, total) = tokio::join!(rows, total);
+            let (rows, total) = tokio::join!(rows.all(&reader), total);
             let total = total?;
             super::finish_read(counter).await?;
             (rows?, Some(total))
         } else {
-            (rows.await?, None)
+            (rows.all(&reader).await?, None)
         };
         let size = usize::try_from(page.size).unwrap_or(usize::MAX);
         let more = rows.len() > size;

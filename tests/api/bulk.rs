@@ -6,7 +6,10 @@ use tonic::Code;
 
 use partnership::pb::insight_service_client::InsightServiceClient;
 
-use crate::support::{App, assert_status, business_number, count_companies, create_company};
+use crate::support::{
+    App, SMES_PER_BATCH, assert_status, business_number, count_companies, create_company,
+    create_smes, sme,
+};
 
 fn create(id: &str, name: &str, bn: &str) -> pb::CreateCompanyRequest {
     pb::CreateCompanyRequest {
@@ -244,30 +247,17 @@ pub async fn batch_create_is_atomic_and_names_the_request_at_fault(mut app: App)
 
 pub async fn exports_stream_every_record_once_in_batches(mut app: App) {
     const N: usize = 2_500;
-    for chunk in 0..(N / 500) {
-        let requests = (0..500)
-            .map(|i| {
-                let n = chunk * 500 + i;
-                pb::CreateSmeRequest {
-                    sme: Some(pb::Sme {
-                        display_name: format!("SME {n}"),
-                        size: pb::EnterpriseSize::Small as i32,
-                        employee_count: Some((n % 10) as i32),
-                        ..Default::default()
-                    }),
-                    sme_id: format!("s{n}"),
-                    request_id: String::new(),
-                }
-            })
-            .collect();
-        app.smes
-            .batch_create_smes(pb::BatchCreateSmesRequest {
-                requests,
-                request_id: String::new(),
-            })
-            .await
-            .expect("batch create");
-    }
+    create_smes(
+        &mut app,
+        (0..N).map(|n| {
+            let record = pb::Sme {
+                employee_count: Some((n % 10) as i32),
+                ..sme(&format!("SME {n}"))
+            };
+            (format!("s{n}"), record)
+        }),
+    )
+    .await;
     app.smes
         .delete_sme(pb::DeleteSmeRequest {
             name: "smes/s7".into(),
@@ -297,7 +287,7 @@ pub async fn exports_stream_every_record_once_in_batches(mut app: App) {
     let batch_of = |name: &str| {
         name.trim_start_matches("smes/s")
             .parse::<usize>()
-            .map(|n| n / 500)
+            .map(|n| n / SMES_PER_BATCH)
             .unwrap_or(usize::MAX)
     };
     let mut want: Vec<String> = (0..N)

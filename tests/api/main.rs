@@ -70,6 +70,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     query::sme_and_participation_filters_traverse,
     query::orders_page_in_order_with_ties_by_id,
     query::search_matches_names_and_business_numbers,
+    query::searches_page_and_count_many_matches,
     query::bad_queries_are_invalid_argument_and_inject_nothing,
     query::paging_under_concurrent_inserts_returns_each_record_once,
     query::insights_summarize_programs_and_list_partners,

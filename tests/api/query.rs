@@ -9,7 +9,7 @@ use tonic::Code;
 
 use partnership::pb::insight_service_client::InsightServiceClient;
 
-use crate::support::{App, assert_status, business_number, date};
+use crate::support::{App, assert_status, business_number, create_smes, date, sme};
 
 /// The ids (last name segment) of resource names.
 fn ids<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<String> {
@@ -663,6 +663,73 @@ pub async fn search_matches_names_and_business_numbers(mut app: App) {
             .await
             .unwrap_or_else(|e| panic!("{search} {filter}: {e:?}"));
         assert_eq!(got, strs(&want), "search {search:?}, filter {filter:?}");
+    }
+    app.stop().await;
+}
+
+/// Searches matching more than a page: 1,234 SMEs whose names hold
+/// "Gadget" among 4,100 named "Widget …". The first page of a search that
+/// matches up to 4,000 records is sorted and counted in one statement on
+/// PostgreSQL, and one that matches more is read in order; either way the
+/// pages hold every match once in the requested order, and `total_size` is
+/// exact where the count is (SQLite always, PostgreSQL up to 4,000).
+pub async fn searches_page_and_count_many_matches(mut app: App) {
+    const N: usize = 4_100;
+    const GADGETS: usize = 1_234;
+    let name = |i: usize| {
+        if i.is_multiple_of(3) && i / 3 < GADGETS {
+            format!("Widget Gadget {i:05}")
+        } else {
+            format!("Widget {i:05}")
+        }
+    };
+    create_smes(
+        &mut app,
+        (0..N).map(|i| (format!("w{i:05}"), sme(&name(i)))),
+    )
+    .await;
+    let url = app.db.url.clone();
+    // Where `total_size` of a first page is an exact count of the matches.
+    let exact = |matching: usize| {
+        url.starts_with("sqlite:") || url.starts_with("postgres") && matching <= 4_000
+    };
+    for (search, matching) in [("gADGET", GADGETS), ("widget", N)] {
+        let mut want: Vec<String> = (0..N)
+            .map(name)
+            .filter(|n| n.to_lowercase().contains(&search.to_lowercase()))
+            .collect();
+        assert_eq!(want.len(), matching);
+        want.sort_unstable_by(|a, b| b.cmp(a));
+        let mut got = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = app
+                .smes
+                .list_smes(pb::ListSmesRequest {
+                    page_size: 50,
+                    page_token: token.clone(),
+                    search: search.into(),
+                    order_by: "display_name desc".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{search}: {e:?}"))
+                .into_inner();
+            if token.is_empty() {
+                let total = usize::try_from(page.total_size).expect("total");
+                if exact(matching) {
+                    assert_eq!(total, matching, "total_size of {search}");
+                } else {
+                    assert!(total > 1_000, "total_size of {search}: {total}");
+                }
+            }
+            got.extend(page.smes.into_iter().map(|s| s.display_name));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        assert_eq!(got, want, "pages of {search}");
     }
     app.stop().await;
 }

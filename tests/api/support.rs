@@ -370,6 +370,32 @@ pub async fn create_sme(app: &mut App, id: &str) -> pb::Sme {
         .into_inner()
 }
 
+/// How many SMEs [`create_smes`] creates per BatchCreateSmes call.
+pub const SMES_PER_BATCH: usize = 1000;
+
+/// Creates `smes` (id, record) with BatchCreateSmes, [`SMES_PER_BATCH`] at
+/// a time, in order.
+pub async fn create_smes(app: &mut App, smes: impl IntoIterator<Item = (String, pb::Sme)>) {
+    let all: Vec<_> = smes.into_iter().collect();
+    for chunk in all.chunks(SMES_PER_BATCH) {
+        let requests = chunk
+            .iter()
+            .map(|(id, sme)| pb::CreateSmeRequest {
+                sme: Some(sme.clone()),
+                sme_id: id.clone(),
+                request_id: String::new(),
+            })
+            .collect();
+        app.smes
+            .batch_create_smes(pb::BatchCreateSmesRequest {
+                requests,
+                request_id: String::new(),
+            })
+            .await
+            .expect("batch create smes");
+    }
+}
+
 pub async fn create_program(app: &mut App, id: &str, host: &str) -> pb::Program {
     app.programs
         .create_program(pb::CreateProgramRequest {
