@@ -430,11 +430,11 @@ fn direction(descending: bool) -> (SqlOrder, NullOrdering) {
 /// planner's estimate (PostgreSQL, MariaDB).
 pub const EXACT_COUNT_LIMIT: u64 = 1000;
 /// Above this estimate no count runs at all.
-pub(super) const TRUST_ESTIMATE_ABOVE: u64 = 10 * EXACT_COUNT_LIMIT;
+const TRUST_ESTIMATE_ABOVE: u64 = 10 * EXACT_COUNT_LIMIT;
 /// A first page of a search on PostgreSQL reads at most this many matches
 /// in one pass, counting them as it sorts them (see
 /// [`first_page_in_one_pass`]); with more it is read in order instead.
-pub(super) const ONE_PASS_LIMIT: u64 = 4 * EXACT_COUNT_LIMIT;
+const ONE_PASS_LIMIT: u64 = 4 * EXACT_COUNT_LIMIT;
 
 /// How long a planner estimate is reused for the same query.
 const ESTIMATE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -491,7 +491,7 @@ pub(super) async fn total_size(
 
 /// The planner's estimate of how many rows `rows` yields, remembered for a
 /// while (PostgreSQL, MariaDB).
-pub(super) async fn planned_rows(
+async fn planned_rows(
     db: &impl ConnectionTrait,
     estimates: &Estimates,
     rows: &SelectStatement,
@@ -509,8 +509,10 @@ pub(super) async fn planned_rows(
 /// The first `limit` rows of `rows` in `order`, and how many rows `rows`
 /// yields, from one statement: the matches (at most [`ONE_PASS_LIMIT`] + 1
 /// of them) are counted by a window over them while they are sorted.
-/// `None` when there are more than [`ONE_PASS_LIMIT`]: the caller reads
-/// the page in order instead.
+/// `None`, and the caller reads the page in order instead, on backends
+/// other than PostgreSQL, when the planner expects more than
+/// [`TRUST_ESTIMATE_ABOVE`] rows, or when there are more than
+/// [`ONE_PASS_LIMIT`].
 ///
 /// For a search the planner expects few matches for, PostgreSQL fetches
 /// every match from the trigram index to sort them anyway; counting them
@@ -519,11 +521,17 @@ pub(super) async fn planned_rows(
 /// count).
 pub(super) async fn first_page_in_one_pass(
     db: &impl ConnectionTrait,
+    estimates: &Estimates,
     rows: SelectStatement,
     table: &'static str,
     order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
     limit: u64,
 ) -> Result<Option<(Vec<sea_orm::QueryResult>, u64)>, StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres
+        || planned_rows(db, estimates, &rows).await? > TRUST_ESTIMATE_ABOVE
+    {
+        return Ok(None);
+    }
     let mut capped = rows;
     capped.limit(ONE_PASS_LIMIT + 1);
     let mut page = Query::select();

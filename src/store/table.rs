@@ -11,9 +11,8 @@ use std::str::FromStr;
 
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr, ValueType};
 use sea_orm::{
-    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityName,
-    EntityTrait, FromQueryResult, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    Value,
+    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityName, EntityTrait,
+    FromQueryResult, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Value,
 };
 
 use super::query::{self, Compiler, total_size};
@@ -516,8 +515,9 @@ impl Store {
         if let Some(s) = &page.search {
             filter = filter.add(compiler.search(s));
         }
-        let matching = T::Entity::find().filter(filter);
-        let mut select = matching.clone();
+        let mut select = T::Entity::find().filter(filter);
+        // The matching rows, unordered and unlimited: what is counted.
+        let matching = select.clone().into_query();
         if let Some(cursor) = &page.after {
             select = select.filter(compiler.after(&page.order, keys, cursor));
         }
@@ -531,17 +531,13 @@ impl Store {
         let counting = page.after.is_none()
             && page.want_total
             && (page.filter.is_some() || page.search.is_some());
-        // A search's first page on PostgreSQL, when few matches are
-        // expected: sorted and counted in one statement.
-        let one_pass = if counting
-            && page.search.is_some()
-            && compiler.backend == DbBackend::Postgres
-            && query::planned_rows(&reader, &self.estimates, &matching.clone().into_query()).await?
-                <= query::TRUST_ESTIMATE_ABOVE
-        {
+        // A search's first page may be sorted and counted in one statement
+        // (PostgreSQL, few matches expected).
+        let one_pass = if counting && page.search.is_some() {
             query::first_page_in_one_pass(
                 &reader,
-                matching.clone().into_query(),
+                &self.estimates,
+                matching.clone(),
                 table,
                 compiler.order_by(&page.order, keys),
                 page.size + 1,
@@ -551,9 +547,6 @@ impl Store {
             None
         };
         let rows = select.limit(page.size + 1);
-        // The first page of a filtered list or a search counts alongside its
-        // SELECT, on another connection: a full page needs the count, and
-        // waiting for one before starting the other doubles the latency.
         let (rows, early_total) = if let Some((found, total)) = one_pass {
             let models = found
                 .iter()
@@ -561,8 +554,12 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             (models, Some(total))
         } else if counting {
+            // The first page of a filtered list or a search counts alongside
+            // its SELECT, on another connection: a full page needs the
+            // count, and waiting for one before starting the other doubles
+            // the latency.
             let counter = self.reader().await?;
-            let total = total_size(&counter, &self.estimates, matching.clone().into_query());
+            let total = total_size(&counter, &self.estimates, matching.clone());
             let (rows, total) = tokio::join!(rows.all(&reader), total);
             let total = total?;
             super::finish_read(counter).await?;
@@ -592,7 +589,7 @@ impl Store {
             _ if !page.want_total => 0,
             _ => match early_total {
                 Some(n) => n,
-                None => total_size(&reader, &self.estimates, matching.into_query()).await?,
+                None => total_size(&reader, &self.estimates, matching).await?,
             },
         };
         super::finish_read(reader).await?;
