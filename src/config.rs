@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::store::DbConfig;
+use crate::store::{DbConfig, QueueConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -158,23 +158,41 @@ pub struct DbArgs {
     #[arg(long, env = "PARTNERSHIP_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a pooled connection before failing with
-    /// UNAVAILABLE; short, so callers hear of an outage before their
-    /// deadline passes.
+    /// Seconds the pool may take to open a connection (or hand one over)
+    /// before the call fails with UNAVAILABLE DATABASE_UNAVAILABLE; short,
+    /// so callers hear of an outage before their deadline passes. Waiting
+    /// while every connection is busy is not bounded by this, but by the
+    /// caller's deadline (see --db-max-waiting).
     #[arg(long, env = "PARTNERSHIP_DB_ACQUIRE_TIMEOUT", default_value_t = 1)]
     pub db_acquire_timeout: u64,
+
+    /// Most calls waiting at once for a busy database connection (each
+    /// waits at most until its deadline, or --call-timeout); more are
+    /// refused at once with UNAVAILABLE OVERLOADED and a RetryInfo.
+    #[arg(long, env = "PARTNERSHIP_DB_MAX_WAITING", default_value_t = 128)]
+    pub db_max_waiting: usize,
 }
 
 impl DbArgs {
+    /// The database settings, for work outside served calls (migrate,
+    /// seed-demo, generate): those wait for a connection up to
+    /// [`DEFAULT_CALL_TIMEOUT_SECS`].
     pub fn db_config(&self) -> DbConfig {
         DbConfig {
             url: self.database_url.clone(),
             max_connections: self.db_max_connections,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout),
             statement_timeout: None,
+            queue: QueueConfig {
+                max_waiting: self.db_max_waiting,
+                max_wait: Duration::from_secs(DEFAULT_CALL_TIMEOUT_SECS),
+            },
         }
     }
 }
+
+/// The default of --call-timeout.
+pub const DEFAULT_CALL_TIMEOUT_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -256,7 +274,7 @@ pub struct ServeArgs {
 
     /// Seconds a call may run when its caller set no shorter deadline (on
     /// PostgreSQL also the longest any statement runs).
-    #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = DEFAULT_CALL_TIMEOUT_SECS)]
     pub call_timeout: u64,
 
     /// The callers' file (TOML, or YAML when named *.yaml/*.yml): who may
@@ -279,6 +297,13 @@ pub struct ServeArgs {
     /// refused at once with UNAVAILABLE and a RetryInfo, never queued.
     #[arg(long, env = "PARTNERSHIP_MAX_CONCURRENT_CALLS", default_value_t = 256)]
     pub max_concurrent_calls: usize,
+
+    /// Largest header list of a call in bytes (all its metadata, e.g. a
+    /// bearer token or a forwarded client certificate). Over it, HTTP/2
+    /// answers 431 before any gRPC code runs, which gRPC clients report as
+    /// UNKNOWN or INTERNAL; under it, a bad token is UNAUTHENTICATED.
+    #[arg(long, env = "PARTNERSHIP_MAX_HEADER_BYTES", default_value_t = crate::server::DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: u32,
 
     #[command(flatten)]
     pub db: DbArgs,

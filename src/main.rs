@@ -164,9 +164,14 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
         _ => None,
     };
     let call_timeout = Duration::from_secs(args.call_timeout);
+    let db = args.db.db_config();
     let store = Store::connect(&partnership::store::DbConfig {
         statement_timeout: Some(call_timeout),
-        ..args.db.db_config()
+        queue: partnership::store::QueueConfig {
+            max_wait: call_timeout,
+            ..db.queue
+        },
+        ..db
     })
     .await?;
     store.migrate().await?;
@@ -202,6 +207,7 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
         call_timeout,
         auth,
         max_concurrent_calls: args.max_concurrent_calls,
+        max_header_bytes: args.max_header_bytes,
     };
     server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())

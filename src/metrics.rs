@@ -1,5 +1,6 @@
-//! Prometheus metrics: RPCs by service, method and status code, their
-//! latency, calls in flight, database pool use and build info, served as
+//! Prometheus metrics: RPCs by service, method and status code, errors by
+//! reason, their latency, calls in flight, database pool use and the queue
+//! for its connections, and build info, served as
 //! text on a separate HTTP listener (`/metrics`).
 
 use std::collections::HashMap;
@@ -19,7 +20,11 @@ pub struct Metrics {
     handled: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGaugeVec,
+    errors: IntCounterVec,
     pool: IntGaugeVec,
+    queue: IntGaugeVec,
+    queue_events: IntCounterVec,
+    queue_wait: prometheus::CounterVec,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
 }
@@ -50,6 +55,34 @@ impl Metrics {
             Opts::new("grpc_server_in_flight", "RPCs being handled right now."),
             &["grpc_service", "grpc_method"],
         )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "partnership_call_errors_total",
+                "RPCs that ended in an error, by service, method and the ErrorInfo reason of the error (`NONE` when it carried none): OVERLOADED (shed for load, retry after its RetryInfo) and DATABASE_UNAVAILABLE (the database out of reach) are both UNAVAILABLE, and told apart here.",
+            ),
+            &["grpc_service", "grpc_method", "reason"],
+        )?;
+        let queue = IntGaugeVec::new(
+            Opts::new(
+                "partnership_db_queue",
+                "The queue for database connections by pool: `connections` calls may hold at once, `waiting` calls wait for one right now.",
+            ),
+            &["pool", "state"],
+        )?;
+        let queue_events = IntCounterVec::new(
+            Opts::new(
+                "partnership_db_queue_calls_total",
+                "Calls that had to wait for a database connection, by pool and outcome: `waited` (every wait, however it ended), `overloaded` (refused at once: the queue was full), `deadline` (the deadline passed while waiting), `unreachable` (refused at once: the last health probe failed).",
+            ),
+            &["pool", "outcome"],
+        )?;
+        let queue_wait = prometheus::CounterVec::new(
+            Opts::new(
+                "partnership_db_queue_wait_seconds_total",
+                "Time calls spent waiting for a database connection, by pool.",
+            ),
+            &["pool"],
+        )?;
         let pool = IntGaugeVec::new(
             Opts::new(
                 "partnership_db_pool_connections",
@@ -68,7 +101,11 @@ impl Metrics {
         registry.register(Box::new(handled.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(queue.clone()))?;
+        registry.register(Box::new(queue_events.clone()))?;
+        registry.register(Box::new(queue_wait.clone()))?;
         registry.register(Box::new(build))?;
         let methods = methods
             .into_iter()
@@ -86,7 +123,11 @@ impl Metrics {
             handled,
             latency,
             in_flight,
+            errors,
             pool,
+            queue,
+            queue_events,
+            queue_wait,
             methods,
         }))
     }
@@ -101,6 +142,25 @@ impl Metrics {
             self.pool
                 .with_label_values(&[stats.role, "in_use"])
                 .set(in_use.max(0));
+        }
+        for stats in store.queue_stats() {
+            let gauge = |state: &str, n: i64| {
+                self.queue.with_label_values(&[stats.role, state]).set(n);
+            };
+            gauge("connections", i64::from(stats.connections));
+            gauge("waiting", i64::try_from(stats.waiting).unwrap_or(i64::MAX));
+            for (outcome, n) in [
+                ("waited", stats.waits),
+                ("overloaded", stats.overloaded),
+                ("deadline", stats.timed_out),
+                ("unreachable", stats.unreachable),
+            ] {
+                // The store counts from its start; the counter catches up.
+                let counter = self.queue_events.with_label_values(&[stats.role, outcome]);
+                counter.inc_by(n.saturating_sub(counter.get()));
+            }
+            let waited = self.queue_wait.with_label_values(&[stats.role]);
+            waited.inc_by((stats.waited.as_secs_f64() - waited.get()).max(0.0));
         }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
@@ -150,6 +210,23 @@ pub fn methods_of(descriptor_sets: &[&[u8]]) -> Result<Vec<(String, String)>, pr
     Ok(out)
 }
 
+/// An `ErrorInfo` reason as a label: this server's reasons are short
+/// upper-case words; anything else (a reason a layer below made up) is
+/// `OTHER`, so the label set stays closed.
+fn reason_label(reason: Option<&str>) -> &str {
+    match reason {
+        None => "NONE",
+        Some(r)
+            if !r.is_empty()
+                && r.len() <= 40
+                && r.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
+        {
+            r
+        }
+        Some(_) => "OTHER",
+    }
+}
+
 /// Canonical code name as in grpc-ecosystem's metrics (`OK`, `NotFound`, …).
 fn code_label(code: tonic::Code) -> String {
     match code {
@@ -181,9 +258,15 @@ impl Metrics {
         labels: &CallLabels,
         caller: &str,
         code: tonic::Code,
+        reason: Option<&str>,
         elapsed: std::time::Duration,
     ) {
         let (service, method) = (&*labels.service, &*labels.method);
+        if code != tonic::Code::Ok {
+            self.errors
+                .with_label_values(&[service, method, reason_label(reason)])
+                .inc();
+        }
         self.in_flight.with_label_values(&[service, method]).dec();
         self.latency
             .with_label_values(&[service, method])

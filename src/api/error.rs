@@ -193,6 +193,8 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
         E::Item { error, .. } => return rejection(error, collection, action),
         E::Invalid(_)
         | E::Unavailable(_)
+        | E::Overloaded { .. }
+        | E::QueueTimedOut { .. }
         | E::TimedOut(_)
         | E::UnsupportedUrl(_)
         | E::SchemaTooNew(_)
@@ -325,33 +327,63 @@ impl From<ApiError> for Status {
             return bad_request(&v);
         }
         let Some(mut rejection) = rejection(&error, collection, action) else {
-            if let StoreError::Unavailable(_) = &error {
-                tracing::warn!(error = %cause_chain(&error), "database unavailable");
-                return with_retry(
-                    Code::Unavailable,
-                    "DATABASE_UNAVAILABLE",
-                    "the database is unavailable; retry later",
-                    Duration::from_secs(1),
-                );
-            }
-            if let StoreError::TimedOut(_) = &error {
-                tracing::info!(error = %cause_chain(&error), "statement stopped at the deadline");
-                return failure(
-                    Code::DeadlineExceeded,
-                    "DEADLINE_EXCEEDED",
-                    "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
-                    &[],
-                    None,
-                );
-            }
-            tracing::error!(error = %cause_chain(&error), "internal error");
-            return failure(
-                Code::Internal,
-                "INTERNAL",
-                "internal error; it has been logged with the request id",
-                &[],
-                None,
-            );
+            return match &error {
+                StoreError::Unavailable(_) => {
+                    tracing::warn!(error = %cause_chain(&error), "database unavailable");
+                    with_retry(
+                        Code::Unavailable,
+                        "DATABASE_UNAVAILABLE",
+                        "the database is unavailable; retry later",
+                        Duration::from_secs(1),
+                    )
+                }
+                // The database answers, but every connection is busy and the
+                // queue is full: load, not an outage.
+                StoreError::Overloaded {
+                    waiting,
+                    retry_after,
+                    ..
+                } => {
+                    tracing::info!(error = %error, "shed: the database queue is full");
+                    failure(
+                        Code::Unavailable,
+                        "OVERLOADED",
+                        error.to_string(),
+                        &[("max_waiting_calls", waiting.to_string())],
+                        Some(*retry_after),
+                    )
+                }
+                StoreError::QueueTimedOut { .. } => {
+                    tracing::info!(error = %error, "deadline passed waiting for a connection");
+                    failure(
+                        Code::DeadlineExceeded,
+                        "DEADLINE_EXCEEDED",
+                        error.to_string(),
+                        &[],
+                        None,
+                    )
+                }
+                StoreError::TimedOut(_) => {
+                    tracing::info!(error = %cause_chain(&error), "statement stopped at the deadline");
+                    failure(
+                        Code::DeadlineExceeded,
+                        "DEADLINE_EXCEEDED",
+                        "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
+                        &[],
+                        None,
+                    )
+                }
+                _ => {
+                    tracing::error!(error = %cause_chain(&error), "internal error");
+                    failure(
+                        Code::Internal,
+                        "INTERNAL",
+                        "internal error; it has been logged with the request id",
+                        &[],
+                        None,
+                    )
+                }
+            };
         };
         rejection.field = rejection.field.map(under);
         let message = match &at {

@@ -1,6 +1,8 @@
 //! Every call, however it ends (completed, refused, cancelled by the caller,
 //! deadline passed, connection dropped), is one span, one "rpc finished"
-//! log line and one count in the metrics, with its final status. The status
+//! log line and one count in the metrics, with its final status (and, for
+//! an error, its `ErrorInfo` reason, so OVERLOADED and DATABASE_UNAVAILABLE
+//! are told apart although both are UNAVAILABLE). The status
 //! is read from the response headers (trailers-only responses, every unary
 //! error) or from the trailers at the end of the body (streams); a call
 //! whose future or body is dropped before either ends as DEADLINE_EXCEEDED
@@ -50,13 +52,45 @@ pub struct Calls<S> {
     call_timeout: Duration,
 }
 
-/// The code of a gRPC status header or trailer.
-fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
-    headers
+/// How a call ended: its code and, for an error, the `ErrorInfo` reason
+/// its details carry.
+struct Outcome {
+    code: tonic::Code,
+    reason: Option<String>,
+}
+
+impl Outcome {
+    fn code(code: tonic::Code) -> Self {
+        Self { code, reason: None }
+    }
+
+    fn of(status: &tonic::Status) -> Self {
+        use tonic_types::StatusExt;
+        let reason = (status.code() != tonic::Code::Ok)
+            .then(|| status.get_details_error_info().map(|info| info.reason))
+            .flatten();
+        Self {
+            code: status.code(),
+            reason,
+        }
+    }
+}
+
+/// The outcome a gRPC status header or trailer carries (the details are
+/// decoded only for errors).
+fn status_in(headers: &HeaderMap) -> Option<Outcome> {
+    let code = headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
-        .map(tonic::Code::from_i32)
+        .map(tonic::Code::from_i32)?;
+    if code == tonic::Code::Ok {
+        return Some(Outcome::code(code));
+    }
+    Some(
+        tonic::Status::from_header_map(headers)
+            .map_or_else(|| Outcome::code(code), |status| Outcome::of(&status)),
+    )
 }
 
 /// The caller's deadline: the `grpc-timeout` header (`<digits><unit>`,
@@ -92,13 +126,14 @@ struct Call {
 }
 
 impl Call {
-    fn finish(&mut self, code: tonic::Code) {
+    fn finish(&mut self, outcome: Outcome) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
         let elapsed = self.start.elapsed();
+        let Outcome { code, reason } = outcome;
         self.metrics
-            .finished(&self.labels, &self.caller, code, elapsed);
+            .finished(&self.labels, &self.caller, code, reason.as_deref(), elapsed);
         self.span.record("code", tracing::field::debug(code));
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         self.span.in_scope(|| info!(latency_ms, "rpc finished"));
@@ -113,7 +148,7 @@ impl Drop for Call {
             Some(deadline) if Instant::now() >= deadline => tonic::Code::DeadlineExceeded,
             _ => tonic::Code::Cancelled,
         };
-        self.finish(code);
+        self.finish(Outcome::code(code));
     }
 }
 
@@ -171,7 +206,7 @@ where
         };
         if let Some(refusal) = refusal {
             let status = tonic::Status::from(refusal);
-            call.finish(status.code());
+            call.finish(Outcome::of(&status));
             let response = status
                 .into_http::<ResBody>()
                 .map(|body| CallBody { inner: body, call });
@@ -184,12 +219,12 @@ where
                 let response = match result {
                     Ok(response) => response,
                     Err(e) => {
-                        call.finish(tonic::Code::Internal);
+                        call.finish(Outcome::code(tonic::Code::Internal));
                         return Err(e);
                     }
                 };
-                if let Some(code) = status_in(response.headers()) {
-                    call.finish(code);
+                if let Some(outcome) = status_in(response.headers()) {
+                    call.finish(outcome);
                 }
                 Ok(response.map(|body| CallBody { inner: body, call }))
             }
@@ -222,13 +257,13 @@ impl<B: Body> Body for CallBody<B> {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(trailers) = frame.trailers_ref() {
                     this.call
-                        .finish(status_in(trailers).unwrap_or(tonic::Code::Unknown));
+                        .finish(status_in(trailers).unwrap_or(Outcome::code(tonic::Code::Unknown)));
                 }
             }
-            Poll::Ready(Some(Err(_))) => this.call.finish(tonic::Code::Unknown),
+            Poll::Ready(Some(Err(_))) => this.call.finish(Outcome::code(tonic::Code::Unknown)),
             // A body that ends without trailers carried a trailers-only
             // response (recorded already) or was cut short.
-            Poll::Ready(None) => this.call.finish(tonic::Code::Unknown),
+            Poll::Ready(None) => this.call.finish(Outcome::code(tonic::Code::Unknown)),
             Poll::Pending => {}
         }
         polled

@@ -74,7 +74,17 @@ pub struct ServerConfig {
     /// Most calls handled at once (health and reflection aside); more are
     /// refused at once with UNAVAILABLE and a RetryInfo.
     pub max_concurrent_calls: usize,
+    /// Largest HTTP/2 header list (all metadata of a call) accepted.
+    pub max_header_bytes: u32,
 }
+
+/// The default of [`ServerConfig::max_header_bytes`]: room for bearer
+/// tokens and forwarded client certificates many times larger than real
+/// ones (a large JWT is 8 KiB, a PEM chain in a header 4–16 KiB). Over the
+/// limit the HTTP/2 layer itself answers `431 Request Header Fields Too
+/// Large`, before any gRPC code runs, so no `grpc-status` can be sent: the
+/// limit is set far above what a legitimate caller sends.
+pub const DEFAULT_MAX_HEADER_BYTES: u32 = 256 * 1024;
 
 /// HTTP/2 keepalive pings: sent after `interval` without anything from the
 /// peer; a connection that leaves one unanswered for `timeout` is closed.
@@ -103,6 +113,7 @@ impl Default for ServerConfig {
             call_timeout: Duration::from_secs(60),
             auth: None,
             max_concurrent_calls: 256,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -345,11 +356,12 @@ fn reflection() -> Result<
     Ok((v1, v1alpha))
 }
 
-/// The transport: HTTP/1 for gRPC-Web, keepalive pings, the default call
-/// timeout, TLS when configured.
+/// The transport: HTTP/1 for gRPC-Web, the header size limit, keepalive
+/// pings, the default call timeout, TLS when configured.
 fn builder(config: &ServerConfig) -> Result<Server, ServerError> {
     let mut builder = Server::builder()
         .accept_http1(true)
+        .http2_max_header_list_size(config.max_header_bytes)
         .http2_keepalive_interval(Some(config.keepalive.interval))
         .http2_keepalive_timeout(Some(config.keepalive.timeout))
         .timeout(config.call_timeout);

@@ -14,6 +14,11 @@
 //! takes the others' answers with it. When a shared statement cannot reach
 //! the database, every queued read hears so at once; any other failure lets
 //! each read run again alone, so each caller gets its own precise error.
+//!
+//! A statement takes its connection through the pool's queue like every
+//! other call, and reads whose callers went away meanwhile are left out of
+//! it. A runner gives its slot back however it ends (a guard): one that
+//! panicked hands its queue to a fresh runner, so a lane never stalls.
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
@@ -23,6 +28,7 @@ use sea_orm::sea_query::ExprTrait;
 use sea_orm::{Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::oneshot;
 
+use super::pool::Pool;
 use super::table::{RecordKey, Table, col, decode, key_condition};
 use super::{StoreError, Stored};
 use crate::domain::ResourceId;
@@ -95,7 +101,7 @@ impl Coalescer {
     /// answer for it: the caller then reads alone.
     pub(super) async fn get<T: Table>(
         &self,
-        db: &DatabaseConnection,
+        pool: &Pool,
         key: &T::Key,
     ) -> Option<Result<Option<Stored<T::Data>>, StoreError>> {
         let lane = self.lane::<T>();
@@ -113,7 +119,10 @@ impl Coalescer {
             start
         };
         if start {
-            tokio::spawn(run(lane, db.clone()));
+            tokio::spawn(run(Runner {
+                lane,
+                pool: pool.clone(),
+            }));
         }
         match answered.await {
             Ok(Answer::Found(found)) => Some(Ok(found)),
@@ -124,26 +133,62 @@ impl Coalescer {
     }
 }
 
+/// A lane's runner, holding one of its slots; the slot is given back when
+/// the runner is dropped, however it ends.
+struct Runner<T: Table> {
+    lane: Arc<Lane<T>>,
+    pool: Pool,
+}
+
+impl<T: Table> Drop for Runner<T> {
+    /// Gives the slot back; reads still queued (those that arrived after the
+    /// last look, or all of them when the runner panicked) are handed to a
+    /// fresh runner on the same slot, so none waits for a Get that may
+    /// never come.
+    fn drop(&mut self) {
+        let mut state = self
+            .lane
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !state.waiting.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(run(Runner {
+                lane: self.lane.clone(),
+                pool: self.pool.clone(),
+            }));
+            return;
+        }
+        state.running -= 1;
+    }
+}
+
 /// Runs the lane's queued reads, a batch per statement, until none waits.
-async fn run<T: Table>(lane: Arc<Lane<T>>, db: DatabaseConnection) {
+async fn run<T: Table>(runner: Runner<T>) {
+    let lane = &runner.lane;
     loop {
         let mut batch: Vec<Waiter<T>> = {
             let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
+            // Callers that went away no longer need their reads.
+            state.waiting.retain(|w| !w.answer.is_closed());
             if state.waiting.is_empty() {
-                state.running -= 1;
                 return;
             }
             let n = state.waiting.len().min(MAX_BATCH);
             state.waiting.drain(..n).collect()
         };
         let keys: Vec<&T::Key> = batch.iter().map(|w| &w.key).collect();
-        let found = read_batch::<T>(&db, &keys).await;
+        let found = match runner.pool.one().await {
+            Ok(lease) => read_batch::<T>(lease.conn(), &keys).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = &found
             && shared(e).is_some()
         {
-            // The database was out of reach (or of time) until now: the
-            // reads that queued meanwhile hear so at once, rather than each
-            // batch waiting out the pool's acquire timeout again in turn.
+            // The database was out of reach (or of time, or the server at
+            // capacity) until now: the reads that queued meanwhile hear so
+            // at once, rather than each batch waiting out the same again.
             let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
             batch.extend(state.waiting.drain(..));
         }
@@ -168,6 +213,22 @@ fn shared(e: &StoreError) -> Option<StoreError> {
     match e {
         StoreError::Unavailable(e) => Some(StoreError::Unavailable(cause(e))),
         StoreError::TimedOut(e) => Some(StoreError::TimedOut(cause(e))),
+        StoreError::Overloaded {
+            waiting,
+            connections,
+            retry_after,
+        } => Some(StoreError::Overloaded {
+            waiting: *waiting,
+            connections: *connections,
+            retry_after: *retry_after,
+        }),
+        StoreError::QueueTimedOut {
+            waited,
+            connections,
+        } => Some(StoreError::QueueTimedOut {
+            waited: *waited,
+            connections: *connections,
+        }),
         _ => None,
     }
 }
@@ -236,5 +297,113 @@ mod tests {
             r#"SELECT "id" FROM "smes" WHERE "id" IN ('a', 'b', 'c', 'c')"#
         );
         assert_eq!(sql(&["a"; 5]).matches("'a'").count(), 8);
+    }
+}
+
+#[cfg(test)]
+mod runner_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use sea_orm::DatabaseTransaction;
+
+    use super::super::table::Children;
+    use super::super::{Companies, DbConfig, QueueConfig, Store, StoreError, now};
+    use super::*;
+    use crate::domain::{Collection, DisplayName, Enterprise, EnterpriseSize};
+
+    static PANIC: AtomicBool = AtomicBool::new(false);
+
+    /// Companies, read by a runner that panics while [`PANIC`] is set.
+    struct Panicky;
+
+    impl Table for Panicky {
+        type Entity = <Companies as Table>::Entity;
+        type Key = ResourceId;
+        type Data = Enterprise;
+        const COLLECTION: Collection = Collection::Companies;
+
+        fn from_row(
+            model: <Self::Entity as EntityTrait>::Model,
+        ) -> Result<(ResourceId, Enterprise), StoreError> {
+            assert!(!PANIC.load(Ordering::SeqCst), "a runner panics");
+            Companies::from_row(model)
+        }
+
+        fn to_row(
+            key: &ResourceId,
+            data: &Enterprise,
+        ) -> <Self::Entity as EntityTrait>::ActiveModel {
+            Companies::to_row(key, data)
+        }
+
+        async fn check_write(
+            txn: &DatabaseTransaction,
+            key: &ResourceId,
+            data: &Enterprise,
+            before: Option<&Enterprise>,
+        ) -> Result<(), StoreError> {
+            Companies::check_write(txn, key, data, before).await
+        }
+
+        fn children(_: &ResourceId) -> Option<Children> {
+            None
+        }
+    }
+
+    /// Issue: a runner that panicked never gave its slot back; after two
+    /// such panics every Get of the table waited for ever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_runner_that_panics_gives_its_slot_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::connect(&DbConfig {
+            url: format!("sqlite://{}/t.db?mode=rwc", dir.path().display()),
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            queue: QueueConfig {
+                max_waiting: 16,
+                max_wait: Duration::from_secs(5),
+            },
+        })
+        .await
+        .expect("connect");
+        store.migrate().await.expect("migrate");
+        let id = ResourceId::parse("acme").expect("id");
+        let data = Enterprise {
+            display_name: DisplayName::parse("Acme").expect("name"),
+            business_number: None,
+            corporate_number: None,
+            size: EnterpriseSize::Large,
+            ksic: None,
+            region: None,
+            employee_count: None,
+            annual_revenue_krw: None,
+        };
+        store
+            .load::<Companies>(vec![(id.clone(), data, now())])
+            .await
+            .expect("load");
+
+        PANIC.store(true, Ordering::SeqCst);
+        for _ in 0..=SLOTS {
+            // The runner panics; its reader is told to read alone.
+            let read = tokio::time::timeout(
+                Duration::from_secs(5),
+                store.coalescer.get::<Panicky>(&store.read, &id),
+            )
+            .await
+            .expect("a Get after panicking runners is answered");
+            assert!(read.is_none(), "answered by a panicking runner");
+        }
+        PANIC.store(false, Ordering::SeqCst);
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            store.coalescer.get::<Panicky>(&store.read, &id),
+        )
+        .await
+        .expect("a Get after panicking runners is answered");
+        let found = read.expect("shared statement").expect("read");
+        assert_eq!(found.map(|s| s.name), Some("companies/acme".to_owned()));
     }
 }

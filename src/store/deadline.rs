@@ -39,12 +39,18 @@ pub fn remaining() -> Option<Duration> {
 /// rather than be dropped mid-statement by the transport's timer.
 const MARGIN: Duration = Duration::from_millis(25);
 
+/// The time the current call has to do its work and still answer for
+/// itself before its deadline: [`remaining`] less [`MARGIN`], at least a
+/// millisecond; `None` outside a call with a deadline.
+pub fn left_to_work() -> Option<Duration> {
+    remaining().map(|left| left.saturating_sub(MARGIN).max(Duration::from_millis(1)))
+}
+
 /// The statement setting PostgreSQL's `statement_timeout` for the rest of
-/// the transaction to the current call's time left less [`MARGIN`] (at
-/// least a millisecond), if there is a call with a deadline.
+/// the transaction to [`left_to_work`], if there is a call with a deadline.
 pub(super) fn postgres_timeout() -> Option<String> {
-    remaining().map(|left| {
-        let ms = left.saturating_sub(MARGIN).as_millis().max(1);
+    left_to_work().map(|left| {
+        let ms = left.as_millis().max(1);
         format!("SET LOCAL statement_timeout = {ms}")
     })
 }

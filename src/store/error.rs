@@ -80,6 +80,26 @@ pub enum StoreError {
     /// The database cannot be reached; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// Every connection is busy and as many calls as the queue holds are
+    /// waiting already; nothing was done, and the caller may retry after
+    /// `retry_after`.
+    #[error(
+        "the server is at capacity: all {connections} database connections are busy and {waiting} calls are waiting for one; nothing was done, retry after {retry_after:?}"
+    )]
+    Overloaded {
+        waiting: usize,
+        connections: u32,
+        retry_after: std::time::Duration,
+    },
+    /// The call's deadline (or the server's call timeout) passed while it
+    /// waited for a connection; nothing was done.
+    #[error(
+        "the call's deadline (or the server's --call-timeout) passed after {waited:?} waiting for one of the {connections} database connections; nothing was done"
+    )]
+    QueueTimedOut {
+        waited: std::time::Duration,
+        connections: u32,
+    },
     /// The database stopped the statement at the call's deadline (or at
     /// the server's call timeout).
     #[error("the statement ran out of time")]

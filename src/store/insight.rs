@@ -112,7 +112,7 @@ impl Store {
         filter: Option<&Filter>,
         group_by: &[GroupKey],
     ) -> Result<Vec<ProgramGroup>, StoreError> {
-        let backend = self.read.get_database_backend();
+        let backend = self.backend();
         let compiler = Compiler {
             backend,
             collection: Collection::Programs,
@@ -183,7 +183,8 @@ impl Store {
                 .map(|k| (k.is_none(), k.clone().unwrap_or_default()))
                 .collect()
         };
-        let reader = self.reader().await?;
+        let lease = self.read.one().await?;
+        let reader = self.reader(&lease).await?;
         for (keys, n, total) in read(reader.query_all(&programs).await?)? {
             groups.insert(
                 order(&keys),
@@ -215,16 +216,19 @@ impl Store {
         after: Option<(i64, &ResourceId)>,
         size: u64,
     ) -> Result<Vec<Partner>, StoreError> {
+        let lease = self.read.one().await?;
+        let reader = self.reader(&lease).await?;
         let exists = match of {
-            PartnersOf::Company(id) => exists::<entity::company::Entity>(&self.read, id).await?,
-            PartnersOf::Sme(id) => exists::<entity::sme::Entity>(&self.read, id).await?,
+            PartnersOf::Company(id) => exists::<entity::company::Entity>(&reader, id).await?,
+            PartnersOf::Sme(id) => exists::<entity::sme::Entity>(&reader, id).await?,
         };
         if !exists {
+            super::finish_read(reader).await?;
             return Err(StoreError::NotFound {
                 name: of.collection().name_of(of.id()),
             });
         }
-        let backend = self.read.get_database_backend();
+        let backend = self.backend();
         let (partner, own) = match of {
             PartnersOf::Company(_) => (
                 "participations.sme_id",
@@ -266,7 +270,6 @@ impl Store {
                 ),
             );
         }
-        let reader = self.reader().await?;
         let partners = reader
             .query_all(&stmt)
             .await?

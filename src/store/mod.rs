@@ -9,6 +9,7 @@ mod entity;
 mod error;
 mod insight;
 mod participation;
+mod pool;
 mod program;
 mod query;
 mod request_id;
@@ -19,8 +20,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseExecutor,
-    DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseExecutor, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -30,6 +31,7 @@ pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
 pub use insight::{Partner, ProgramGroup};
 pub use participation::Participations;
+pub use pool::{OVERLOADED_RETRY_AFTER, QueueConfig, QueueStats};
 pub use program::Programs;
 pub use query::{EXACT_COUNT_LIMIT, PageQuery};
 pub use request_id::{Created, CreatedMany, RequestKey};
@@ -111,6 +113,8 @@ pub struct DbConfig {
     /// PostgreSQL: the longest any statement may run (the server's call
     /// timeout: no caller waits longer). Migrations run without it.
     pub statement_timeout: Option<Duration>,
+    /// The queue of calls waiting for a connection.
+    pub queue: QueueConfig,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -120,6 +124,7 @@ impl std::fmt::Debug for DbConfig {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("queue", &self.queue)
             .finish()
     }
 }
@@ -140,15 +145,17 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// Handle to the database: a pool for reads and one for writes. On SQLite the
-/// write pool has a single connection and every write transaction starts with
-/// `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with
-/// "database is locked"; readers use WAL snapshots and never block them.
+/// Handle to the database: a pool for reads and one for writes, each behind
+/// the queue of [`pool`] (on PostgreSQL and MariaDB both are one pool and
+/// one queue). On SQLite the write pool has a single connection and every
+/// write transaction starts with `BEGIN IMMEDIATE`, so concurrent writers
+/// queue instead of failing with "database is locked"; readers use WAL
+/// snapshots and never block them.
 #[derive(Clone)]
 pub struct Store {
     config: DbConfig,
-    read: DatabaseConnection,
-    write: DatabaseConnection,
+    read: pool::Pool,
+    write: pool::Pool,
     /// Recent planner estimates of `total_size`, by query.
     estimates: query::Estimates,
     /// Point reads arriving together, batched into one statement.
@@ -199,32 +206,41 @@ impl Store {
                 });
             o
         };
-        if backend == DbBackend::Sqlite {
+        // Calls hold at most `connections` at once (see `pool`); the read
+        // pool has one more, for the health probe.
+        let (read, write) = if backend == DbBackend::Sqlite {
+            let connections = config.max_connections.max(1);
             let write = Database::connect(options(1))
                 .await
                 .map_err(StoreError::from)?;
-            let read = Database::connect(options(config.max_connections.max(1)))
+            let read = Database::connect(options(connections + 1))
                 .await
                 .map_err(StoreError::from)?;
-            Ok(Self {
-                config: config.clone(),
-                read,
-                write,
-                estimates: query::Estimates::default(),
-                coalescer: Default::default(),
-            })
+            (
+                pool::Pool::new(read, pool::Room::new(connections, config.queue), "read"),
+                pool::Pool::new(write, pool::Room::new(1, config.queue), "write"),
+            )
         } else {
-            let pool = Database::connect(options(config.max_connections.max(2)))
+            let connections = config.max_connections.max(2);
+            let shared = Database::connect(options(connections + 1))
                 .await
                 .map_err(StoreError::from)?;
-            Ok(Self {
-                config: config.clone(),
-                read: pool.clone(),
-                write: pool,
-                estimates: query::Estimates::default(),
-                coalescer: Default::default(),
-            })
-        }
+            let pool =
+                pool::Pool::new(shared, pool::Room::new(connections, config.queue), "shared");
+            (pool.clone(), pool)
+        };
+        Ok(Self {
+            config: config.clone(),
+            read,
+            write,
+            estimates: query::Estimates::default(),
+            coalescer: Default::default(),
+        })
+    }
+
+    /// Whether the read and write pools are one (PostgreSQL, MariaDB).
+    fn shared_pool(&self) -> bool {
+        self.backend() != DbBackend::Sqlite
     }
 
     /// Applies every pending migration.
@@ -258,7 +274,7 @@ impl Store {
         let Some((take, release)) = lock else {
             return self.migrate_unlocked().await;
         };
-        let holder = self.write.begin().await?;
+        let holder = self.write.unqueued().begin().await?;
         holder.execute_unprepared(take).await?;
         let result = self.migrate_unlocked().await;
         if let Some(release) = release {
@@ -274,7 +290,7 @@ impl Store {
             .iter()
             .map(|m| m.name().to_owned())
             .collect();
-        let unknown: Vec<String> = Migrator::get_migration_models(&self.write)
+        let unknown: Vec<String> = Migrator::get_migration_models(self.write.unqueued())
             .await?
             .into_iter()
             .map(|m| m.version)
@@ -283,16 +299,26 @@ impl Store {
         if !unknown.is_empty() {
             return Err(StoreError::SchemaTooNew(unknown));
         }
-        Ok(Migrator::up(&self.write, None).await?)
+        Ok(Migrator::up(self.write.unqueued(), None).await?)
     }
 
-    /// Checks the database answers within `timeout`. The ping itself runs
-    /// to its end in a task of its own even when the answer comes too late:
-    /// the MySQL driver's ping is not cancel-safe (a ping dropped between
-    /// request and answer leaves the answer on the connection, where the
-    /// next statement would take it for its own).
+    /// Checks the database answers within `timeout`, on the connection
+    /// kept aside for this probe (a pool full of calls does not fail it),
+    /// and tells the queues: while the database is out of reach, calls that
+    /// would wait for a connection are answered UNAVAILABLE at once.
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
-        let read = self.read.clone();
+        let answer = self.ping_once(timeout).await;
+        self.read.room().set_reachable(answer.is_ok());
+        self.write.room().set_reachable(answer.is_ok());
+        answer
+    }
+
+    /// The ping itself runs to its end in a task of its own even when the
+    /// answer comes too late: the MySQL driver's ping is not cancel-safe (a
+    /// ping dropped between request and answer leaves the answer on the
+    /// connection, where the next statement would take it for its own).
+    async fn ping_once(&self, timeout: Duration) -> Result<(), StoreError> {
+        let read = self.read.unqueued().clone();
         let ping = tokio::spawn(async move { read.ping().await });
         match tokio::time::timeout(timeout, ping).await {
             Ok(Ok(answer)) => Ok(answer?),
@@ -306,18 +332,29 @@ impl Store {
     }
 
     pub fn backend(&self) -> DbBackend {
-        self.write.get_database_backend()
+        self.write.unqueued().get_database_backend()
+    }
+
+    /// Each pool: the read and write pools, or the one they share.
+    fn pools(&self) -> Vec<&pool::Pool> {
+        if self.shared_pool() {
+            vec![&self.read]
+        } else {
+            vec![&self.read, &self.write]
+        }
+    }
+
+    /// The queue in front of each pool: calls waiting, and refused.
+    pub fn queue_stats(&self) -> Vec<QueueStats> {
+        self.pools().into_iter().map(pool::Pool::stats).collect()
     }
 
     /// Current size and idle count of each connection pool.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         let mut out = Vec::new();
-        let same = self.backend() != DbBackend::Sqlite;
-        for (role, conn) in [("read", &self.read), ("write", &self.write)] {
-            if same && role == "write" {
-                break;
-            }
-            let role = if same { "shared" } else { role };
+        for pool in self.pools() {
+            let role = pool.stats().role;
+            let conn = pool.unqueued();
             let (size, idle) = match self.backend() {
                 DbBackend::Sqlite => {
                     let p = conn.get_sqlite_connection_pool();
@@ -347,7 +384,7 @@ impl Store {
                 .to_owned()
         };
         for table in ["companies", "smes", "programs"] {
-            if self.read.query_one(&any(table)).await?.is_some() {
+            if self.read.unqueued().query_one(&any(table)).await?.is_some() {
                 return Ok(true);
             }
         }
@@ -361,29 +398,30 @@ impl Store {
     /// trigram indexes' pending entries, which every search would otherwise
     /// read through until autovacuum comes by.
     pub async fn analyze(&self) -> Result<(), StoreError> {
-        let sql = match self.write.get_database_backend() {
+        let sql = match self.backend() {
             DbBackend::MySql => "ANALYZE TABLE companies, smes, programs, participations",
             DbBackend::Postgres => "VACUUM ANALYZE",
             _ => "ANALYZE",
         };
-        self.write.execute_unprepared(sql).await?;
+        self.write.unqueued().execute_unprepared(sql).await?;
         Ok(())
     }
 
     pub async fn close(self) {
-        let _ = self.read.close().await;
-        let _ = self.write.close().await;
+        let _ = self.read.unqueued().clone().close().await;
+        let _ = self.write.unqueued().clone().close().await;
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite); on
-    /// PostgreSQL its statements stop at the call's deadline.
-    async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite) on the
+    /// write pool, within `lease`; on PostgreSQL its statements stop at the
+    /// call's deadline.
+    async fn begin_write(&self, lease: &pool::Lease) -> Result<DatabaseTransaction, StoreError> {
         let options = TransactionOptions {
             isolation_level: None,
             access_mode: None,
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
-        let txn = self.write.begin_with_options(options).await?;
+        let txn = lease.conn().begin_with_options(options).await?;
         if let Some(set) = self.deadline_limit() {
             txn.execute_unprepared(&set).await?;
         }
@@ -398,22 +436,23 @@ impl Store {
             .flatten()
     }
 
-    /// Where one read of a call runs: on PostgreSQL, when the caller's
-    /// deadline comes before the server's call timeout, a transaction whose
-    /// statements stop at that deadline; otherwise the read pool. Hand it
-    /// back through [`finish_read`].
-    async fn reader(&self) -> Result<DatabaseExecutor<'_>, StoreError> {
+    /// Where one read of a call runs, within `lease` (taken from the read
+    /// pool): on PostgreSQL, when the caller's deadline comes before the
+    /// server's call timeout, a transaction whose statements stop at that
+    /// deadline; otherwise the pool. Hand it back through [`finish_read`].
+    async fn reader<'a>(&self, lease: &'a pool::Lease) -> Result<DatabaseExecutor<'a>, StoreError> {
         if let Some(set) = self.deadline_limit() {
-            let txn = self.read.begin().await?;
+            let txn = lease.conn().begin().await?;
             txn.execute_unprepared(&set).await?;
             return Ok(DatabaseExecutor::OwnedTransaction(txn));
         }
-        Ok(DatabaseExecutor::Connection(&self.read))
+        Ok(DatabaseExecutor::Connection(lease.conn()))
     }
 
     /// Deletes request ids older than the retention window.
     pub async fn purge_request_ids(&self) -> Result<u64, StoreError> {
-        request_id::purge(&self.write, now() - REQUEST_ID_RETENTION).await
+        let lease = self.write.one().await?;
+        request_id::purge(lease.conn(), now() - REQUEST_ID_RETENTION).await
     }
 }
 

@@ -114,12 +114,18 @@ impl Store {
     ) -> Result<Page<Participation>, StoreError> {
         let mut scope = Condition::all();
         if let Some(p) = program {
+            // Its own statement, its connection given back before the page
+            // takes one.
+            let lease = self.read.one().await?;
+            let reader = self.reader(&lease).await?;
             let exists = program::Entity::find_by_id(p.as_str())
                 .select_only()
                 .column(program::Column::Id)
                 .into_tuple::<String>()
-                .one(&self.read)
+                .one(&reader)
                 .await?;
+            super::finish_read(reader).await?;
+            drop(lease);
             if exists.is_none() {
                 return Err(StoreError::ReferenceMissing {
                     reference: Reference::Program,

@@ -308,10 +308,12 @@ impl Store {
         F: FnMut(Arc<DatabaseTransaction>) -> Fut,
         Fut: Future<Output = Result<R, StoreError>>,
     {
+        // Room for the one connection every attempt uses, taken once.
+        let lease = self.write.one().await?;
         let mut tries = 0;
         loop {
             tries += 1;
-            let txn = match self.begin_write().await {
+            let txn = match self.begin_write(&lease).await {
                 Ok(txn) => Arc::new(txn),
                 Err(e) if e.is_retryable() && tries < MAX_ATTEMPTS => continue,
                 Err(e) => return Err(e),
@@ -431,7 +433,10 @@ impl Store {
         let condition = keys
             .iter()
             .fold(Condition::any(), |c, k| c.add(key_condition(k)));
-        let rows = T::Entity::find().filter(condition).all(&self.read).await?;
+        let lease = self.read.one().await?;
+        let reader = self.reader(&lease).await?;
+        let rows = T::Entity::find().filter(condition).all(&reader).await?;
+        super::finish_read(reader).await?;
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for row in rows {
             let (_, stored) = decode::<T>(row)?;
@@ -468,18 +473,38 @@ impl Store {
             })
             .collect::<Result<Vec<_>, _>>()?;
         T::Entity::insert_many(models)
-            .exec_without_returning(&self.write)
+            .exec_without_returning(self.write.unqueued())
             .await?;
         Ok(n)
     }
 
     /// The record of `key`, in a statement shared with the reads of the same
-    /// table that arrive meanwhile (see [`super::coalesce`]).
+    /// table that arrive meanwhile (see [`super::coalesce`]); given up with
+    /// [`StoreError::QueueTimedOut`] when the call's deadline passes first.
     pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
-        let found = match self.coalescer.get::<T>(&self.read, key).await {
-            Some(found) => found?,
-            None => find::<T>(&self.read, key).await?,
+        let read = async {
+            match self.coalescer.get::<T>(&self.read, key).await {
+                Some(found) => found,
+                None => {
+                    let lease = self.read.one().await?;
+                    let reader = self.reader(&lease).await?;
+                    let found = find::<T>(&reader, key).await?;
+                    super::finish_read(reader).await?;
+                    Ok(found)
+                }
+            }
         };
+        let started = std::time::Instant::now();
+        let found =
+            match super::deadline::left_to_work() {
+                Some(left) => tokio::time::timeout(left, read).await.map_err(|_| {
+                    StoreError::QueueTimedOut {
+                        waited: started.elapsed(),
+                        connections: self.read.connections(),
+                    }
+                })?,
+                None => read.await,
+            }?;
         found.ok_or_else(|| StoreError::NotFound {
             name: name_of::<T>(key),
         })
@@ -499,7 +524,7 @@ impl Store {
     ) -> Result<Page<T::Data>, StoreError> {
         let table = T::Entity::default().table_name();
         let compiler = Compiler {
-            backend: self.read.get_database_backend(),
+            backend: self.backend(),
             collection: T::COLLECTION,
             table,
             qualify: false,
@@ -527,10 +552,18 @@ impl Store {
                 None => select.order_by(expr, dir),
             };
         }
-        let reader = self.reader().await?;
         let counting = page.after.is_none()
             && page.want_total
             && (page.filter.is_some() || page.search.is_some());
+        // A counted first page takes a second connection for its count
+        // only when one is free now, together with the first: a call never
+        // waits for a connection while it holds one.
+        let lease = if counting {
+            self.read.up_to_two().await?
+        } else {
+            self.read.one().await?
+        };
+        let reader = self.reader(&lease).await?;
         // A search's first page may be sorted and counted in one statement
         // (PostgreSQL, few matches expected).
         let one_pass = if counting && page.search.is_some() {
@@ -553,12 +586,13 @@ impl Store {
                 .map(|row| Model::<T>::from_query_result(row, ""))
                 .collect::<Result<Vec<_>, _>>()?;
             (models, Some(total))
-        } else if counting {
+        } else if counting && lease.connections() > 1 {
             // The first page of a filtered list or a search counts alongside
-            // its SELECT, on another connection: a full page needs the
+            // its SELECT, on its second connection: a full page needs the
             // count, and waiting for one before starting the other doubles
-            // the latency.
-            let counter = self.reader().await?;
+            // the latency. Without a second connection free, the count
+            // follows the page on the first, below.
+            let counter = self.reader(&lease).await?;
             let total = total_size(&counter, &self.estimates, matching.clone());
             let (rows, total) = tokio::join!(rows.all(&reader), total);
             let total = total?;
@@ -593,6 +627,7 @@ impl Store {
             },
         };
         super::finish_read(reader).await?;
+        drop(lease);
         let next = match (last_values, decoded.last()) {
             (Some(values), Some((key, _))) => Some(Cursor {
                 values,

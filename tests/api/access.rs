@@ -734,3 +734,31 @@ pub async fn sighup_reloads_callers_and_no_secret_leaks(db: TestDb) {
     }
     drop(server);
 }
+
+/// Issue: a 16 KiB `authorization` header got HTTP 431 from the HTTP/2
+/// layer, with no `grpc-status` (a gRPC caller saw UNKNOWN). Headers of
+/// 16 and 64 KiB now reach the gate: a bad token is UNAUTHENTICATED, and a
+/// good one with 64 KiB of other metadata (a forwarded certificate chain,
+/// say) is served.
+pub async fn large_headers_get_a_grpc_status(db: TestDb) {
+    let file = CallersFile::new(&[("reader", &[Scope::Read], "")]);
+    let mut app = file.serve(&db).await;
+    for kib in [16, 64] {
+        let forged = format!("pt_{}", "a".repeat(kib * 1024));
+        let r = app
+            .companies
+            .get_company(bearer(get("companies/nope"), &forged))
+            .await;
+        assert_status(r, Code::Unauthenticated, None);
+
+        let mut request = bearer(get("companies/nope"), file.token("reader"));
+        let certificate = "b".repeat(kib * 1024);
+        request.metadata_mut().insert(
+            "x-forwarded-client-cert",
+            MetadataValue::try_from(certificate.as_str()).expect("ascii"),
+        );
+        let r = app.companies.get_company(request).await;
+        assert_status(r, Code::NotFound, None);
+    }
+    app.stop().await;
+}

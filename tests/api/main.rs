@@ -8,6 +8,7 @@ mod bulk;
 mod companies;
 mod concurrency;
 mod contention;
+mod crowd;
 mod faults;
 mod hostile;
 mod process;
@@ -103,6 +104,9 @@ const PROCESS_DB_TESTS: &[(&str, DbTestFn)] = &[
     ("contention::racing_creates_get_precise_answers", |db| {
         Box::pin(contention::racing_creates_get_precise_answers(db))
     }),
+    ("crowd::a_crowd_with_deadlines_is_answered_or_shed", |db| {
+        Box::pin(crowd::a_crowd_with_deadlines_is_answered_or_shed(db))
+    }),
 ];
 
 type DbTestFn = fn(TestDb) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -133,6 +137,9 @@ const TRANSPORT_TESTS: &[(&str, DbTestFn)] = &[
     }),
     ("access::calls_over_the_limit_are_shed_not_queued", |db| {
         Box::pin(access::calls_over_the_limit_are_shed_not_queued(db))
+    }),
+    ("access::large_headers_get_a_grpc_status", |db| {
+        Box::pin(access::large_headers_get_a_grpc_status(db))
     }),
     ("transport::grpc_web_over_http1_with_cors", |db| {
         Box::pin(transport::grpc_web_over_http1_with_cors(db))

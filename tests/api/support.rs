@@ -124,6 +124,10 @@ impl TestDb {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(60),
             statement_timeout: Some(Duration::from_secs(60)),
+            queue: partnership::store::QueueConfig {
+                max_waiting: 128,
+                max_wait: Duration::from_secs(60),
+            },
         }
     }
 }
@@ -282,6 +286,7 @@ pub fn assert_status(
                     | "method"
                     | "per_second"
                     | "max_concurrent_calls"
+                    | "max_waiting_calls"
             ),
             "unexpected ErrorInfo.metadata key {key}: {status:?}"
         );
