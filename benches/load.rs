@@ -41,9 +41,15 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     smes: u64,
     /// Scenarios to run (comma-separated among health, get, list, filter, depth,
-    /// search, summarize, export); all when empty.
+    /// search, summarize, export, soak); all but soak when empty.
     #[arg(long, default_value = "")]
     only: String,
+    /// Seconds the soak runs (scenario `soak`, only when named in --only).
+    #[arg(long, default_value_t = 600)]
+    soak_seconds: u64,
+    /// Calls per second the soak's callers make together.
+    #[arg(long, default_value_t = 200)]
+    soak_rate: u64,
     /// Ignored: `cargo bench` passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -472,6 +478,265 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    table.print();
+    if !table.0.is_empty() {
+        table.print();
+    }
+    if args.only.split(',').any(|o| o == "soak") {
+        soak(&channels, &args).await;
+    }
     Ok(())
+}
+
+/// The calls of the soak, in turn: every kind of read, and writers.
+const SOAK_KINDS: [&str; 10] = [
+    "GetSme",
+    "ListSmes",
+    "ListSmes filter",
+    "ListSmes search",
+    "ListPrograms filter",
+    "BatchGetSmes",
+    "ExportSmes (filtered)",
+    "SummarizePrograms (filtered)",
+    "CreateSme",
+    "UpdateSme",
+];
+
+/// The soak's callers: three times the server's default pool.
+const SOAK_CALLERS: usize = 30;
+
+/// One soak call of `kind`, with a 10 s deadline; its gRPC code.
+async fn soak_call(ch: Channel, kind: usize, r: u64, smes: u64) -> tonic::Code {
+    fn deadline<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(Duration::from_secs(10));
+        request
+    }
+    let mut s = SmeServiceClient::new(ch.clone());
+    let page = |filter: &str, search: &str| pb::ListSmesRequest {
+        page_size: 50,
+        filter: filter.into(),
+        search: search.into(),
+        ..Default::default()
+    };
+    let words = ["원정밀", "한일테", "세진산", "미래소", "성우부"];
+    let result: Result<(), tonic::Status> = match SOAK_KINDS[kind] {
+        "GetSme" => s
+            .get_sme(deadline(pb::GetSmeRequest {
+                name: sme_id(r % smes),
+            }))
+            .await
+            .map(drop),
+        "ListSmes" => s.list_smes(deadline(page("", ""))).await.map(drop),
+        "ListSmes filter" => s
+            .list_smes(deadline(page("region = REGION_BUSAN", "")))
+            .await
+            .map(drop),
+        "ListSmes search" => s
+            .list_smes(deadline(page("", words[(r % 5) as usize])))
+            .await
+            .map(drop),
+        "ListPrograms filter" => ProgramServiceClient::new(ch)
+            .list_programs(deadline(pb::ListProgramsRequest {
+                page_size: 50,
+                filter: "region = GYEONGGI AND budget_krw >= 1000000000".into(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "BatchGetSmes" => s
+            .batch_get_smes(deadline(pb::BatchGetSmesRequest {
+                names: (0..20).map(|i| sme_id((r + i * 7919) % smes)).collect(),
+            }))
+            .await
+            .map(drop),
+        "ExportSmes (filtered)" => match s
+            .export_smes(deadline(pb::ExportSmesRequest {
+                filter: "region = REGION_SEJONG AND employee_count >= 200".into(),
+                show_deleted: false,
+            }))
+            .await
+        {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        },
+        "SummarizePrograms (filtered)" => InsightServiceClient::new(ch)
+            .summarize_programs(deadline(pb::SummarizeProgramsRequest {
+                filter: "region = SEJONG".into(),
+                group_by: vec!["kind".into()],
+            }))
+            .await
+            .map(drop),
+        "CreateSme" => s
+            .create_sme(deadline(pb::CreateSmeRequest {
+                sme: Some(pb::Sme {
+                    display_name: format!("소크 {r}"),
+                    size: pb::EnterpriseSize::Small as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        _ => s
+            .update_sme(deadline(pb::UpdateSmeRequest {
+                sme: Some(pb::Sme {
+                    name: sme_id(r % smes),
+                    employee_count: Some((r % 300) as i32 + 1),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["employee_count".into()],
+                }),
+            }))
+            .await
+            .map(drop),
+    };
+    match result {
+        Ok(()) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// The server's resident memory (MB), open file descriptors and sockets.
+fn server_resources(pid: Option<u32>) -> (f64, usize, usize) {
+    let Some(pid) = pid else {
+        return (f64::NAN, 0, 0);
+    };
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0);
+    let (mut fds, mut sockets) = (0, 0);
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for entry in dir.flatten() {
+            fds += 1;
+            if std::fs::read_link(entry.path())
+                .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+            {
+                sockets += 1;
+            }
+        }
+    }
+    (rss, fds, sockets)
+}
+
+/// Connections to the server's database, as PostgreSQL counts them.
+fn database_connections(url: &str) -> String {
+    Command::new("psql")
+        .arg(url)
+        .args([
+            "-tAc",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// The soak: `SOAK_CALLERS` callers, every call with a deadline, the mix of
+/// [`SOAK_KINDS`] at a steady `--soak-rate` for `--soak-seconds`; errors by
+/// code, p50/p99 by method, and the server's memory and connections at the
+/// start and the end.
+async fn soak(channels: &[Channel], args: &Args) {
+    let seconds = args.soak_seconds;
+    eprintln!(
+        "Soak: {SOAK_CALLERS} callers, {} calls/s, {seconds} s…",
+        args.soak_rate
+    );
+    let before = server_resources(args.server_pid);
+    let db_before = database_connections(&args.database_url);
+    let start = Instant::now();
+    let end = start + Duration::from_secs(seconds);
+    // Each caller keeps its own share of the rate, on a fixed schedule.
+    let every = Duration::from_secs_f64(SOAK_CALLERS as f64 / args.soak_rate.max(1) as f64);
+    let smes = args.smes;
+    let mut tasks = Vec::new();
+    for c in 0..SOAK_CALLERS {
+        let channel = channels[c % channels.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Lcg(c as u64 + 7);
+            let mut next = start + every.mul_f64(c as f64 / SOAK_CALLERS as f64);
+            let mut seen: Vec<(usize, tonic::Code, u32)> = Vec::new();
+            let mut round = c;
+            while next < end {
+                tokio::time::sleep_until(next.into()).await;
+                next += every;
+                let kind = round % SOAK_KINDS.len();
+                round += 1;
+                let t = Instant::now();
+                let code = soak_call(channel.clone(), kind, rng.next(u64::MAX), smes).await;
+                let micros = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+                seen.push((kind, code, micros));
+            }
+            seen
+        }));
+    }
+    let mut by_kind: Vec<Vec<u32>> = vec![Vec::new(); SOAK_KINDS.len()];
+    let mut codes: std::collections::BTreeMap<String, u64> = Default::default();
+    for task in tasks {
+        if let Ok(seen) = task.await {
+            for (kind, code, micros) in seen {
+                by_kind[kind].push(micros);
+                *codes.entry(format!("{code:?}")).or_default() += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let after = server_resources(args.server_pid);
+    let db_after = database_connections(&args.database_url);
+    let total: usize = by_kind.iter().map(Vec::len).sum();
+    println!();
+    println!(
+        "Soak: {SOAK_CALLERS} callers, 10 s deadlines, {total} calls in {:.0} s ({:.0}/s); codes: {}",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        codes
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!();
+    println!("| method | calls | p50 | p99 |");
+    println!("|---|---|---|---|");
+    for (kind, mut micros) in by_kind.into_iter().enumerate() {
+        micros.sort_unstable();
+        let pick = |p: f64| {
+            micros
+                .get(((micros.len().max(1) - 1) as f64 * p).round() as usize)
+                .map_or(f64::NAN, |m| f64::from(*m) / 1000.0)
+        };
+        println!(
+            "| {} | {} | {:.1} ms | {:.1} ms |",
+            SOAK_KINDS[kind],
+            micros.len(),
+            pick(0.5),
+            pick(0.99)
+        );
+    }
+    println!();
+    println!("| server | start | end |");
+    println!("|---|---|---|");
+    println!("| RSS | {:.0} MB | {:.0} MB |", before.0, after.0);
+    println!(
+        "| open files (sockets) | {} ({}) | {} ({}) |",
+        before.1, before.2, after.1, after.2
+    );
+    println!("| database connections (pg_stat_activity) | {db_before} | {db_after} |");
 }

@@ -8,6 +8,13 @@
 #
 #   bash scripts/bench.sh                  # PARTNERSHIP_BENCH_PG to change the server
 #   BENCH_SECONDS=10 BENCH_SMES=1000000 BENCH_ONLY=get,list bash scripts/bench.sh
+#   BENCH_ONLY=crowd,soak BENCH_SOAK_SECONDS=600 BENCH_SOAK_RATE=200 bash scripts/bench.sh
+#
+# After the throughput scenarios, against a server with its default flags:
+# `crowd` (scripts/crowd.py, the pool-deadlock issue's table with the stock
+# Python client) and `soak` (ten minutes of every kind of call with
+# deadlines at a steady rate; errors by code, p50/p99 by method, the
+# server's memory and connections at the start and the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +73,40 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-echo "== load ($seconds s per scenario; pgbench anchors in the same run)"
-cargo bench --quiet --bench load -- --addr "127.0.0.1:$port" --database-url "$url" \
-  --server-pid "$server" --seconds "$seconds" --smes "$smes" --only "${BENCH_ONLY:-}"
+only=${BENCH_ONLY:-}
+wanted() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+
+loads=$(echo "$only" | tr ',' '\n' | grep -vx 'crowd\|soak' | paste -sd, || true)
+if [ -z "$only" ] || [ -n "$loads" ]; then
+  echo "== load ($seconds s per scenario; pgbench anchors in the same run)"
+  cargo bench --quiet --bench load -- --addr "127.0.0.1:$port" --database-url "$url" \
+    --server-pid "$server" --seconds "$seconds" --smes "$smes" --only "$loads"
+fi
+
+if wanted crowd || wanted soak; then
+  # The crowd and the soak meet the server as an integrator does: its
+  # default flags (a pool of 10), a deadline on every call.
+  kill "$server"; wait "$server" 2>/dev/null || true
+  RUST_LOG=warn "$bin" serve --database-url "$url" --listen "127.0.0.1:$port" --metrics-listen off \
+    >"$log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    "$bin" health --addr "127.0.0.1:$port" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+fi
+
+if wanted crowd; then
+  echo "== crowd: the stock Python client, 24 callers x 15 calls, 10 s deadlines, default flags"
+  venv=target/ci-venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r clients/python/requirements.txt
+  "$venv/bin/python" scripts/crowd.py --addr "127.0.0.1:$port" --smes "$smes"
+fi
+
+if wanted soak; then
+  echo "== soak: ${BENCH_SOAK_SECONDS:-600} s of the mix at ${BENCH_SOAK_RATE:-200} calls/s, default flags"
+  cargo bench --quiet --bench load -- --addr "127.0.0.1:$port" --database-url "$url" \
+    --server-pid "$server" --smes "$smes" --only soak \
+    --soak-seconds "${BENCH_SOAK_SECONDS:-600}" --soak-rate "${BENCH_SOAK_RATE:-200}"
+fi

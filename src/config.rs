@@ -154,7 +154,8 @@ pub struct DbArgs {
     )]
     pub database_url: String,
 
-    /// Most pooled database connections (SQLite: readers; writes use one).
+    /// Database connections calls may hold at once (SQLite: readers;
+    /// writes use one); the pool keeps one more for the health probe.
     #[arg(long, env = "PARTNERSHIP_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
 

@@ -351,3 +351,184 @@ pub async fn a_crowd_with_deadlines_is_answered_or_shed(db: TestDb) {
     );
     drop(server);
 }
+
+/// Issue: a call that waited for a busy pool met the pool's acquire timeout
+/// and was told "the database is unavailable" while the database was
+/// merely busy. Now, with the write connection busy (another process holds
+/// SQLite's write lock) and `--db-max-waiting 2`: a writer waits within its
+/// deadline (DEADLINE_EXCEEDED when it passes, nothing written), past two
+/// waiting the next is refused at once with OVERLOADED and a RetryInfo,
+/// health stays SERVING, reads go on, the metrics count each reason apart,
+/// and the writers that waited all land once the lock is released.
+pub async fn saturation_is_shed_not_an_outage() {
+    use sea_orm::{ConnectionTrait, Database};
+    use std::time::Instant;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use crate::process::launch;
+    use crate::transport::Samples;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/busy.db?mode=rwc", dir.path().display());
+    let server_url = url.clone();
+    let server = tokio::task::spawn_blocking(move || {
+        launch(
+            &server_url,
+            &["--db-max-waiting", "2", "--metrics-listen", "127.0.0.1:0"],
+            None,
+        )
+    })
+    .await
+    .expect("server");
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let program = crate::contention::contended_program(&channel).await;
+    let rename = |text: &str, deadline: Duration| {
+        let mut request = Request::new(pb::UpdateProgramRequest {
+            program: Some(pb::Program {
+                name: program.name.clone(),
+                description: text.to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["description".to_owned()],
+            }),
+        });
+        request.set_timeout(deadline);
+        request
+    };
+    let writer = |request: Request<pb::UpdateProgramRequest>| {
+        let mut client = ProgramServiceClient::new(channel.clone());
+        tokio::spawn(async move { client.update_program(request).await })
+    };
+    let waiting = || async {
+        let samples = Samples::parse(&server.metrics_text().await);
+        samples
+            .find(
+                "partnership_db_queue",
+                &[("pool", "write"), ("state", "waiting")],
+            )
+            .unwrap_or(0.0)
+    };
+    let until_waiting = |n: f64| async move {
+        let until = Instant::now() + Duration::from_secs(10);
+        while waiting().await < n {
+            assert!(Instant::now() < until, "{n} writers never queued");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+
+    let other = Database::connect(url.as_str()).await.expect("connect");
+    other
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .expect("hold the write lock");
+    // One writer holds the write connection (waiting on the lock), one
+    // waits for the connection.
+    let held = writer(rename("first", Duration::from_secs(30)));
+    let queued = writer(rename("second", Duration::from_secs(30)));
+    until_waiting(1.0).await;
+
+    // A writer whose deadline passes in the queue is told so, in time.
+    let started = Instant::now();
+    let status = ProgramServiceClient::new(channel.clone())
+        .update_program(rename("too late", Duration::from_millis(400)))
+        .await
+        .expect_err("the deadline passes in the queue");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(
+        status.get_details_error_info().map(|i| i.reason),
+        Some("DEADLINE_EXCEEDED".to_owned()),
+        "{status:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "answered after {:?}",
+        started.elapsed()
+    );
+
+    // A third writer queues; past two waiting the next is shed at once.
+    let third = writer(rename("third", Duration::from_secs(30)));
+    until_waiting(2.0).await;
+    let started = Instant::now();
+    let status = ProgramServiceClient::new(channel.clone())
+        .update_program(rename("shed", Duration::from_secs(30)))
+        .await
+        .expect_err("the queue is full");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "shed only after {:?}",
+        started.elapsed()
+    );
+    assert!(is_shed(&status), "{status:?}");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        !status.message().contains("database is unavailable"),
+        "{status:?}"
+    );
+    assert_eq!(
+        status
+            .get_details_error_info()
+            .and_then(|i| i.metadata.get("max_waiting_calls").cloned()),
+        Some("2".to_owned())
+    );
+
+    // The service is up: health says so, and reads are answered.
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    ProgramServiceClient::new(channel.clone())
+        .get_program(with_deadline(pb::GetProgramRequest {
+            name: program.name.clone(),
+        }))
+        .await
+        .expect("reads go on");
+
+    let samples = Samples::parse(&server.metrics_text().await);
+    let errors = |reason: &str| {
+        samples
+            .find(
+                "partnership_call_errors_total",
+                &[("grpc_method", "UpdateProgram"), ("reason", reason)],
+            )
+            .unwrap_or(0.0)
+    };
+    assert_eq!(errors("OVERLOADED"), 1.0);
+    assert_eq!(errors("DEADLINE_EXCEEDED"), 1.0);
+    assert_eq!(errors("DATABASE_UNAVAILABLE"), 0.0);
+    let queue = |outcome: &str| {
+        samples
+            .find(
+                "partnership_db_queue_calls_total",
+                &[("pool", "write"), ("outcome", outcome)],
+            )
+            .unwrap_or(0.0)
+    };
+    assert_eq!(queue("overloaded"), 1.0);
+    assert_eq!(queue("deadline"), 1.0);
+    assert_eq!(queue("unreachable"), 0.0);
+
+    other.execute_unprepared("ROLLBACK").await.expect("release");
+    for call in [held, queued, third] {
+        call.await.expect("task").expect("a waiting writer lands");
+    }
+    let stored = ProgramServiceClient::new(channel)
+        .get_program(pb::GetProgramRequest {
+            name: program.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    // The waiting writers landed in the order they queued; the refused
+    // ones changed nothing.
+    assert_eq!(stored.description, "third");
+    drop(server);
+}

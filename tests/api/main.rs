@@ -165,6 +165,9 @@ const ASYNC_PROCESS_TESTS: &[(&str, AsyncFn)] = &[
         "faults::calls_past_their_deadline_are_logged_and_counted",
         || Box::pin(faults::calls_past_their_deadline_are_logged_and_counted()),
     ),
+    ("crowd::saturation_is_shed_not_an_outage", || {
+        Box::pin(crowd::saturation_is_shed_not_an_outage())
+    }),
     (
         "faults::silent_connections_are_closed_and_descriptor_exhaustion_does_not_spin",
         || {

@@ -49,10 +49,16 @@ pub async fn scrape(app: &App) -> Samples {
             .and_then(|c| c.to_str().ok())
             .is_some_and(|c| c.starts_with("text/plain"))
     );
-    let text = String::from_utf8(body.to_vec()).expect("utf-8");
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .expect("Prometheus text format");
-    Samples(scrape.samples)
+    Samples::parse(std::str::from_utf8(&body).expect("utf-8"))
+}
+
+impl Samples {
+    /// The samples of a Prometheus text exposition.
+    pub fn parse(text: &str) -> Self {
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("Prometheus text format");
+        Samples(scrape.samples)
+    }
 }
 
 pub async fn metrics_count_rpcs_by_method_and_code(mut app: App) {
