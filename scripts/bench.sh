@@ -8,7 +8,7 @@
 #
 #   bash scripts/bench.sh                  # PARTNERSHIP_BENCH_PG to change the server
 #   BENCH_SECONDS=10 BENCH_SMES=1000000 BENCH_ONLY=get,list bash scripts/bench.sh
-#   BENCH_ONLY=crowd,soak BENCH_SOAK_SECONDS=600 BENCH_SOAK_RATE=200 bash scripts/bench.sh
+#   BENCH_ONLY=crowd,soak BENCH_SOAK_SECONDS=600 BENCH_SOAK_RATE=100 bash scripts/bench.sh
 #
 # After the throughput scenarios, against a server with its default flags:
 # `crowd` (scripts/crowd.py, the pool-deadlock issue's table with the stock
@@ -105,8 +105,8 @@ if wanted crowd; then
 fi
 
 if wanted soak; then
-  echo "== soak: ${BENCH_SOAK_SECONDS:-600} s of the mix at ${BENCH_SOAK_RATE:-200} calls/s, default flags"
+  echo "== soak: ${BENCH_SOAK_SECONDS:-600} s of the mix at ${BENCH_SOAK_RATE:-100} calls/s, default flags"
   cargo bench --quiet --bench load -- --addr "127.0.0.1:$port" --database-url "$url" \
     --server-pid "$server" --smes "$smes" --only soak \
-    --soak-seconds "${BENCH_SOAK_SECONDS:-600}" --soak-rate "${BENCH_SOAK_RATE:-200}"
+    --soak-seconds "${BENCH_SOAK_SECONDS:-600}" --soak-rate "${BENCH_SOAK_RATE:-100}"
 fi

@@ -532,3 +532,85 @@ pub async fn saturation_is_shed_not_an_outage() {
     assert_eq!(stored.description, "third");
     drop(server);
 }
+
+/// Issue: Get, BatchGet and the coalesced point reads ignored the caller's
+/// deadline. With `smes` locked by another transaction (PostgreSQL), a
+/// GetSme and a BatchGetSmes with 400 ms deadlines each answer
+/// DEADLINE_EXCEEDED themselves, in time; once the lock is gone, reads of
+/// the table are answered again.
+pub async fn point_reads_honour_the_deadline(db: TestDb) {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+    use std::time::Instant;
+
+    let url = db.url.clone();
+    let server = tokio::task::spawn_blocking(move || start(&url))
+        .await
+        .expect("server starts");
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut smes = SmeServiceClient::new(channel);
+    let sme = smes
+        .create_sme(pb::CreateSmeRequest {
+            sme: Some(crate::support::sme("잠긴 기업")),
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner();
+
+    let admin = Database::connect(db.url.as_str()).await.expect("connect");
+    let lock = admin.begin().await.expect("begin");
+    lock.execute_unprepared("LOCK TABLE smes IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock smes");
+    fn short<T>(message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(Duration::from_millis(400));
+        request
+    }
+    let answered_in_time = |status: Status, started: Instant| {
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert_eq!(
+            status.get_details_error_info().map(|i| i.reason),
+            Some("DEADLINE_EXCEEDED".to_owned()),
+            "answered by the service, not cut off by the transport: {status:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "answered after {:?}",
+            started.elapsed()
+        );
+    };
+    for _ in 0..3 {
+        let started = Instant::now();
+        let status = smes
+            .get_sme(short(pb::GetSmeRequest {
+                name: sme.name.clone(),
+            }))
+            .await
+            .expect_err("the table is locked");
+        answered_in_time(status, started);
+    }
+    let started = Instant::now();
+    let status = smes
+        .batch_get_smes(short(pb::BatchGetSmesRequest {
+            names: vec![sme.name.clone()],
+        }))
+        .await
+        .expect_err("the table is locked");
+    answered_in_time(status, started);
+
+    lock.rollback().await.expect("release");
+    let got = smes
+        .get_sme(with_deadline(pb::GetSmeRequest {
+            name: sme.name.clone(),
+        }))
+        .await
+        .expect("answered once the lock is gone")
+        .into_inner();
+    assert_eq!(got.name, sme.name);
+    drop(server);
+}

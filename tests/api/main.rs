@@ -186,6 +186,9 @@ const POSTGRES_DB_TESTS: &[(&str, DbTestFn)] = &[
     ("access::sighup_reloads_callers_and_no_secret_leaks", |db| {
         Box::pin(access::sighup_reloads_callers_and_no_secret_leaks(db))
     }),
+    ("crowd::point_reads_honour_the_deadline", |db| {
+        Box::pin(crowd::point_reads_honour_the_deadline(db))
+    }),
 ];
 
 /// Tests that only one backend can run.
