@@ -194,7 +194,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
         E::Invalid(_)
         | E::Unavailable(_)
         | E::Overloaded { .. }
-        | E::QueueTimedOut { .. }
+        | E::WaitTimedOut { .. }
         | E::TimedOut(_)
         | E::UnsupportedUrl(_)
         | E::SchemaTooNew(_)
@@ -353,7 +353,7 @@ impl From<ApiError> for Status {
                         Some(*retry_after),
                     )
                 }
-                StoreError::QueueTimedOut { .. } => {
+                StoreError::WaitTimedOut { .. } => {
                     tracing::info!(error = %error, "deadline passed waiting for a connection");
                     failure(
                         Code::DeadlineExceeded,

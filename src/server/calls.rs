@@ -2,7 +2,8 @@
 //! deadline passed, connection dropped), is one span, one "rpc finished"
 //! log line and one count in the metrics, with its final status (and, for
 //! an error, its `ErrorInfo` reason, so OVERLOADED and DATABASE_UNAVAILABLE
-//! are told apart although both are UNAVAILABLE). The status
+//! are told apart although both are UNAVAILABLE; the log line also names
+//! the request fields at fault). The status
 //! is read from the response headers (trailers-only responses, every unary
 //! error) or from the trailers at the end of the body (streams); a call
 //! whose future or body is dropped before either ends as DEADLINE_EXCEEDED
@@ -53,25 +54,35 @@ pub struct Calls<S> {
 }
 
 /// How a call ended: its code and, for an error, the `ErrorInfo` reason
-/// its details carry.
+/// its details carry and the request fields they name at fault.
 struct Outcome {
     code: tonic::Code,
     reason: Option<String>,
+    fields: Option<String>,
 }
 
 impl Outcome {
     fn code(code: tonic::Code) -> Self {
-        Self { code, reason: None }
+        Self {
+            code,
+            reason: None,
+            fields: None,
+        }
     }
 
     fn of(status: &tonic::Status) -> Self {
         use tonic_types::StatusExt;
-        let reason = (status.code() != tonic::Code::Ok)
-            .then(|| status.get_details_error_info().map(|info| info.reason))
+        let info = (status.code() != tonic::Code::Ok)
+            .then(|| status.get_details_error_info())
             .flatten();
+        let (reason, fields) = match info {
+            Some(mut info) => (Some(info.reason), info.metadata.remove("fields")),
+            None => (None, None),
+        };
         Self {
             code: status.code(),
             reason,
+            fields,
         }
     }
 }
@@ -131,11 +142,22 @@ impl Call {
             return;
         }
         let elapsed = self.start.elapsed();
-        let Outcome { code, reason } = outcome;
+        let Outcome {
+            code,
+            reason,
+            fields,
+        } = outcome;
         self.metrics
             .finished(&self.labels, &self.caller, code, reason.as_deref(), elapsed);
         self.span.record("code", tracing::field::debug(code));
-        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        if let Some(reason) = &reason {
+            self.span.record("reason", tracing::field::display(reason));
+        }
+        if let Some(fields) = &fields {
+            self.span.record("fields", tracing::field::display(fields));
+        }
+        // Microseconds are as fine as a log reader needs.
+        let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
         self.span.in_scope(|| info!(latency_ms, "rpc finished"));
     }
 }
@@ -190,6 +212,8 @@ where
             caller = %caller,
             request_id = %request_id,
             code = tracing::field::Empty,
+            reason = tracing::field::Empty,
+            fields = tracing::field::Empty,
         );
         self.metrics.started(&labels);
         let start = Instant::now();

@@ -222,13 +222,7 @@ fn shared(e: &StoreError) -> Option<StoreError> {
             connections: *connections,
             retry_after: *retry_after,
         }),
-        StoreError::QueueTimedOut {
-            waited,
-            connections,
-        } => Some(StoreError::QueueTimedOut {
-            waited: *waited,
-            connections: *connections,
-        }),
+        StoreError::WaitTimedOut { waited } => Some(StoreError::WaitTimedOut { waited: *waited }),
         _ => None,
     }
 }

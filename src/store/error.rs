@@ -92,14 +92,12 @@ pub enum StoreError {
         retry_after: std::time::Duration,
     },
     /// The call's deadline (or the server's call timeout) passed while it
-    /// waited for a connection; nothing was done.
+    /// waited for a connection, or for a point read it shares; nothing was
+    /// done.
     #[error(
-        "the call's deadline (or the server's --call-timeout) passed after {waited:?} waiting for one of the {connections} database connections; nothing was done"
+        "the call's deadline (or the server's --call-timeout) passed after {waited:?} waiting for the database; nothing was done"
     )]
-    QueueTimedOut {
-        waited: std::time::Duration,
-        connections: u32,
-    },
+    WaitTimedOut { waited: std::time::Duration },
     /// The database stopped the statement at the call's deadline (or at
     /// the server's call timeout).
     #[error("the statement ran out of time")]

@@ -156,9 +156,8 @@ impl Room {
             }
             () = tokio::time::sleep(limit) => {
                 self.stats.timed_out.fetch_add(1, Ordering::Relaxed);
-                Err(StoreError::QueueTimedOut {
+                Err(StoreError::WaitTimedOut {
                     waited: start.elapsed(),
-                    connections: self.connections,
                 })
             }
         };
@@ -261,11 +260,6 @@ impl Pool {
         &self.room
     }
 
-    /// Connections calls may hold at once.
-    pub(super) fn connections(&self) -> u32 {
-        self.room.connections
-    }
-
     pub(super) fn stats(&self) -> QueueStats {
         self.room.stats(self.role)
     }
@@ -341,7 +335,7 @@ mod tests {
         let _held = room.take(1).await.expect("free");
         let deadline = Instant::now() + Duration::from_millis(80);
         let waited = deadline::scope(Some(deadline), room.take(1)).await;
-        assert!(matches!(waited, Err(StoreError::QueueTimedOut { .. })));
+        assert!(matches!(waited, Err(StoreError::WaitTimedOut { .. })));
         // Answered just before the deadline, so the call answers itself.
         let now = Instant::now();
         assert!(now < deadline && now + Duration::from_millis(40) >= deadline);

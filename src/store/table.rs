@@ -480,7 +480,7 @@ impl Store {
 
     /// The record of `key`, in a statement shared with the reads of the same
     /// table that arrive meanwhile (see [`super::coalesce`]); given up with
-    /// [`StoreError::QueueTimedOut`] when the call's deadline passes first.
+    /// [`StoreError::WaitTimedOut`] when the call's deadline passes first.
     pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
         let read = async {
             match self.coalescer.get::<T>(&self.read, key).await {
@@ -498,9 +498,8 @@ impl Store {
         let found =
             match super::deadline::left_to_work() {
                 Some(left) => tokio::time::timeout(left, read).await.map_err(|_| {
-                    StoreError::QueueTimedOut {
+                    StoreError::WaitTimedOut {
                         waited: started.elapsed(),
-                        connections: self.read.connections(),
                     }
                 })?,
                 None => read.await,

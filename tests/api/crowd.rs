@@ -516,6 +516,32 @@ pub async fn saturation_is_shed_not_an_outage() {
     assert_eq!(queue("deadline"), 1.0);
     assert_eq!(queue("unreachable"), 0.0);
 
+    // The log says why each failed call failed, and which field was at
+    // fault.
+    logged(
+        &server,
+        &["rpc finished", "UpdateProgram", "reason=OVERLOADED"],
+    )
+    .await;
+    let invalid = ProgramServiceClient::new(channel.clone())
+        .create_program(pb::CreateProgramRequest {
+            program: Some(crate::support::program("", &program.host_company)),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a program needs a name");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    logged(
+        &server,
+        &[
+            "rpc finished",
+            "CreateProgram",
+            "reason=INVALID_ARGUMENT",
+            "fields=program.display_name",
+        ],
+    )
+    .await;
+
     other.execute_unprepared("ROLLBACK").await.expect("release");
     for call in [held, queued, third] {
         call.await.expect("task").expect("a waiting writer lands");
@@ -531,6 +557,19 @@ pub async fn saturation_is_shed_not_an_outage() {
     // ones changed nothing.
     assert_eq!(stored.description, "third");
     drop(server);
+}
+
+/// Waits until the server has logged a line with every one of `words`.
+async fn logged(server: &crate::process::Server, words: &[&str]) {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while server.log_lines(words).is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "no log line has {words:?}: {:?}",
+            server.log_lines(&["rpc finished"])
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Issue: Get, BatchGet and the coalesced point reads ignored the caller's
