@@ -245,6 +245,20 @@ fn failure(
     Status::with_error_details(code, message, info(reason, metadata, retry_after))
 }
 
+/// A call cut off at its deadline (or the server's call timeout) before
+/// its service answered. Whether a write it was making landed is not
+/// known here: reading it back, or repeating a create with the same
+/// `request_id`, tells.
+pub fn deadline_passed() -> Status {
+    failure(
+        Code::DeadlineExceeded,
+        "DEADLINE_EXCEEDED",
+        "the call's deadline (or the server's --call-timeout) passed before it finished; a write may or may not have landed: read the record back, or repeat a create with the same request_id",
+        &[],
+        None,
+    )
+}
+
 /// Calls refused before their service: who may call, how often, how many.
 impl From<crate::auth::Refusal> for Status {
     fn from(refusal: crate::auth::Refusal) -> Self {

@@ -11,6 +11,6 @@ mod program;
 mod resource;
 
 pub use enterprise::{CompanyApi, SmeApi};
-pub use error::{Action, ApiError, ERROR_DOMAIN, cause_chain};
+pub use error::{Action, ApiError, ERROR_DOMAIN, cause_chain, deadline_passed};
 pub use insight::InsightApi;
 pub use program::ProgramApi;

@@ -31,7 +31,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The tower layer that admits and records every call. A call whose
 /// caller's deadline comes before `call_timeout` runs with that deadline
 /// in scope, so the store can have the database give up when the caller
-/// does.
+/// does; a call still running at its deadline (or `call_timeout`) is cut
+/// off with DEADLINE_EXCEEDED.
 pub fn layer<S>(
     metrics: Arc<Metrics>,
     gate: Arc<Gate>,
@@ -237,9 +238,23 @@ where
             return Box::pin(std::future::ready(Ok(response)));
         }
         let sooner = callers_deadline.filter(|d| *d < start + self.call_timeout);
+        let cut_off = sooner.unwrap_or(start + self.call_timeout);
         Box::pin(
             async move {
-                let result = deadline::scope(sooner, inner.call(req)).await;
+                let work = deadline::scope(sooner, inner.call(req));
+                // The service answers for itself just before the deadline
+                // (the store stops its waits and statements early); should
+                // it not have by the deadline, the call is cut off here with
+                // DEADLINE_EXCEEDED and its reason, rather than the
+                // transport's CANCELLED "Timeout expired".
+                let Ok(result) = tokio::time::timeout_at(cut_off.into(), work).await else {
+                    let status = crate::api::deadline_passed();
+                    call.finish(Outcome::of(&status));
+                    let response = status
+                        .into_http::<ResBody>()
+                        .map(|body| CallBody { inner: body, call });
+                    return Ok(response);
+                };
                 let response = match result {
                     Ok(response) => response,
                     Err(e) => {

@@ -357,14 +357,14 @@ fn reflection() -> Result<
 }
 
 /// The transport: HTTP/1 for gRPC-Web, the header size limit, keepalive
-/// pings, the default call timeout, TLS when configured.
+/// pings, TLS when configured. Deadlines and the call timeout are the
+/// calls layer's (`calls.rs`), which answers DEADLINE_EXCEEDED itself.
 fn builder(config: &ServerConfig) -> Result<Server, ServerError> {
     let mut builder = Server::builder()
         .accept_http1(true)
         .http2_max_header_list_size(config.max_header_bytes)
         .http2_keepalive_interval(Some(config.keepalive.interval))
-        .http2_keepalive_timeout(Some(config.keepalive.timeout))
-        .timeout(config.call_timeout);
+        .http2_keepalive_timeout(Some(config.keepalive.timeout));
     if let Some(tls) = &config.tls {
         let mut tls_config =
             ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));

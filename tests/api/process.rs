@@ -62,6 +62,20 @@ pub fn start(db_url: &str) -> Server {
     launch(db_url, &[], None)
 }
 
+/// [`start`] from async code, and a channel to the server.
+pub async fn start_connected(db_url: &str) -> (Server, tonic::transport::Channel) {
+    let url = db_url.to_owned();
+    let server = tokio::task::spawn_blocking(move || start(&url))
+        .await
+        .expect("server starts");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    (server, channel)
+}
+
 /// Starts `partnership serve` on `db_url` with `flags` (and, with
 /// `fd_limit`, at most that many open files) and waits until it listens.
 /// The metrics listener is off unless `flags` name one.
