@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::server::defaults;
 use crate::store::{DbConfig, QueueConfig};
 
 #[derive(Debug, Parser)]
@@ -177,7 +178,7 @@ pub struct DbArgs {
 impl DbArgs {
     /// The database settings, for work outside served calls (migrate,
     /// seed-demo, generate): those wait for a connection up to
-    /// [`DEFAULT_CALL_TIMEOUT_SECS`].
+    /// the default `--call-timeout`.
     pub fn db_config(&self) -> DbConfig {
         DbConfig {
             url: self.database_url.clone(),
@@ -186,14 +187,11 @@ impl DbArgs {
             statement_timeout: None,
             queue: QueueConfig {
                 max_waiting: self.db_max_waiting,
-                max_wait: Duration::from_secs(DEFAULT_CALL_TIMEOUT_SECS),
+                max_wait: Duration::from_secs(defaults::CALL_TIMEOUT_SECS),
             },
         }
     }
 }
-
-/// The default of --call-timeout.
-pub const DEFAULT_CALL_TIMEOUT_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -203,7 +201,7 @@ pub struct ServeArgs {
 
     /// Seconds between database checks that drive the health service (each
     /// check has as long to answer).
-    #[arg(long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = 1)]
+    #[arg(long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = defaults::HEALTH_INTERVAL_SECS)]
     pub health_interval: u64,
 
     /// Address of the Prometheus `/metrics` listener, or `off`.
@@ -211,7 +209,7 @@ pub struct ServeArgs {
     pub metrics_listen: OptionalAddr,
 
     /// Seconds in-flight calls may run after SIGTERM/SIGINT.
-    #[arg(long, env = "PARTNERSHIP_SHUTDOWN_GRACE", default_value_t = 20)]
+    #[arg(long, env = "PARTNERSHIP_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace: u64,
 
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
@@ -233,16 +231,16 @@ pub struct ServeArgs {
 
     /// Largest request message accepted, in bytes; a larger one is refused
     /// with RESOURCE_EXHAUSTED before it is read.
-    #[arg(long, env = "PARTNERSHIP_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "PARTNERSHIP_MAX_MESSAGE_BYTES", default_value_t = defaults::MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 
     /// Largest response message sent, in bytes (a List page of 1,000 long
     /// records stays under the default).
-    #[arg(long, env = "PARTNERSHIP_MAX_RESPONSE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "PARTNERSHIP_MAX_RESPONSE_BYTES", default_value_t = defaults::MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
 
     /// Most connections open at once; more wait in the kernel's backlog.
-    #[arg(long, env = "PARTNERSHIP_MAX_CONNECTIONS", default_value_t = 4096)]
+    #[arg(long, env = "PARTNERSHIP_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
 
     /// Seconds after which a connection from which nothing has arrived is
@@ -251,7 +249,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "PARTNERSHIP_CONNECTION_IDLE_TIMEOUT",
-        default_value_t = 120
+        default_value_t = defaults::CONNECTION_IDLE_TIMEOUT_SECS
     )]
     pub connection_idle_timeout: u64,
 
@@ -260,7 +258,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "PARTNERSHIP_HTTP2_KEEPALIVE_INTERVAL",
-        default_value_t = 30
+        default_value_t = defaults::KEEPALIVE_INTERVAL_SECS
     )]
     pub http2_keepalive_interval: u64,
 
@@ -269,13 +267,13 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "PARTNERSHIP_HTTP2_KEEPALIVE_TIMEOUT",
-        default_value_t = 10
+        default_value_t = defaults::KEEPALIVE_TIMEOUT_SECS
     )]
     pub http2_keepalive_timeout: u64,
 
     /// Seconds a call may run when its caller set no shorter deadline (on
     /// PostgreSQL also the longest any statement runs).
-    #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = DEFAULT_CALL_TIMEOUT_SECS)]
+    #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = defaults::CALL_TIMEOUT_SECS)]
     pub call_timeout: u64,
 
     /// The callers' file (TOML, or YAML when named *.yaml/*.yml): who may
@@ -296,14 +294,14 @@ pub struct ServeArgs {
 
     /// Most calls handled at once (health and reflection aside); more are
     /// refused at once with UNAVAILABLE and a RetryInfo, never queued.
-    #[arg(long, env = "PARTNERSHIP_MAX_CONCURRENT_CALLS", default_value_t = 256)]
+    #[arg(long, env = "PARTNERSHIP_MAX_CONCURRENT_CALLS", default_value_t = defaults::MAX_CONCURRENT_CALLS)]
     pub max_concurrent_calls: usize,
 
     /// Largest header list of a call in bytes (all its metadata, e.g. a
     /// bearer token or a forwarded client certificate). Over it, HTTP/2
     /// answers 431 before any gRPC code runs, which gRPC clients report as
     /// UNKNOWN or INTERNAL; under it, a bad token is UNAUTHENTICATED.
-    #[arg(long, env = "PARTNERSHIP_MAX_HEADER_BYTES", default_value_t = crate::server::DEFAULT_MAX_HEADER_BYTES)]
+    #[arg(long, env = "PARTNERSHIP_MAX_HEADER_BYTES", default_value_t = defaults::MAX_HEADER_BYTES)]
     pub max_header_bytes: u32,
 
     #[command(flatten)]

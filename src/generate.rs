@@ -208,7 +208,7 @@ fn enterprise(rng: &mut StdRng, n: u64, company: bool) -> Result<Enterprise, Sto
         }
     };
     let code: &&str = pick(rng, KSIC);
-    let ksic = KsicCode::parse(code).map_err(|e| invalid("ksic_code", e))?;
+    let ksic = KsicCode::current(code).map_err(|e| invalid("ksic_code", e))?;
     // Companies and SMEs draw from separate ranges of serials.
     let serial = if company { n } else { 1_000_000 + n };
     Ok(Enterprise {
@@ -216,7 +216,7 @@ fn enterprise(rng: &mut StdRng, n: u64, company: bool) -> Result<Enterprise, Sto
         business_number: Some(business_number(serial).map_err(|e| invalid("business_number", e))?),
         corporate_number: None,
         size,
-        ksic: Some((ksic, 11)),
+        ksic: Some(ksic),
         region: Some(region(rng)),
         employee_count: Some(employees),
         annual_revenue_krw: Some(

@@ -271,7 +271,7 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
             size: EnterpriseSize::Large,
             ksic: c
                 .ksic
-                .map(|k| KsicCode::parse(k).map(|code| (code, 11)))
+                .map(KsicCode::current)
                 .transpose()
                 .map_err(|e| invalid("KSIC code", e))?,
             region: None,
@@ -340,6 +340,8 @@ pub async fn seed_demo(store: &Store) -> Result<SeedReport, StoreError> {
                 .map(|(metric, what)| Outcome::parse(metric, None, None, "", what))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| invalid("outcome", e))?;
+            Participation::check_outcome_count(outcomes.len())
+                .map_err(|e| invalid("outcomes", e))?;
             let data = Participation {
                 sme: id(sme)?,
                 support_amount_krw: None,

@@ -14,11 +14,6 @@ use crate::pb;
 use crate::pb::google::r#type::Date;
 use crate::store::{RequestKey, Stored};
 
-/// The KSIC revision assumed when a caller gives a code without one.
-const KSIC_CURRENT_REVISION: i32 = 11;
-/// Most outcomes one participation may carry.
-const MAX_OUTCOMES: usize = 100;
-
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
@@ -57,43 +52,25 @@ fn enum_in<D>(
 }
 
 macro_rules! enum_codec {
-    ($domain:ident, $pb:ident, $prefix:literal, $to_pb:ident, $from_pb:ident) => {
+    ($domain:ident, $to_pb:ident, $from_pb:ident) => {
         pub fn $to_pb(d: $domain) -> i32 {
-            pb::$pb::from_str_name(&format!(concat!($prefix, "{}"), d.as_str()))
+            pb::$domain::from_str_name(&format!("{}{}", $domain::PROTO_PREFIX, d.as_str()))
                 .map_or(0, |v| v as i32)
         }
         fn $from_pb(v: i32) -> Result<Option<$domain>, String> {
             enum_in(
                 v,
-                |v| pb::$pb::try_from(v).ok().map(|e| e.as_str_name()),
-                $prefix,
+                |v| pb::$domain::try_from(v).ok().map(|e| e.as_str_name()),
+                $domain::PROTO_PREFIX,
                 $domain::from_stored,
             )
         }
     };
 }
-enum_codec!(
-    EnterpriseSize,
-    EnterpriseSize,
-    "ENTERPRISE_SIZE_",
-    size_to_pb,
-    size_from_pb
-);
-enum_codec!(Region, Region, "REGION_", region_to_pb, region_from_pb);
-enum_codec!(
-    ProgramKind,
-    ProgramKind,
-    "PROGRAM_KIND_",
-    kind_to_pb,
-    kind_from_pb
-);
-enum_codec!(
-    ProgramState,
-    ProgramState,
-    "PROGRAM_STATE_",
-    state_to_pb,
-    state_from_pb
-);
+enum_codec!(EnterpriseSize, size_to_pb, size_from_pb);
+enum_codec!(Region, region_to_pb, region_from_pb);
+enum_codec!(ProgramKind, kind_to_pb, kind_from_pb);
+enum_codec!(ProgramState, state_to_pb, state_from_pb);
 
 /// The fields of `Company` and `Sme`, which share their shape.
 pub struct EnterpriseFields<'a> {
@@ -261,12 +238,7 @@ pub fn parse_enterprise(
         .flatten();
     let ksic_revision = v.check(
         "ksic_revision",
-        match (f.ksic_revision, &ksic_code) {
-            (r, _) if r < 0 => Err(format!("must not be negative, got {r}")),
-            (0, _) => Ok(KSIC_CURRENT_REVISION),
-            (r, Some(_)) => Ok(r),
-            (_, None) => Err("is only meaningful with ksic_code".to_owned()),
-        },
+        KsicCode::revision(f.ksic_revision, ksic_code.is_some()),
     );
     let region = v.check("region", region_from_pb(f.region));
     let employee_count = v.check("employee_count", count(f.employee_count));
@@ -460,11 +432,8 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
         p.support_amount_krw.map(Won::parse).transpose(),
     );
     let joined = v.check("joined_date", parse_opt_date(p.joined_date.as_ref()));
-    if p.outcomes.len() > MAX_OUTCOMES {
-        v.add(
-            "outcomes",
-            format!("at most {MAX_OUTCOMES} outcomes, got {}", p.outcomes.len()),
-        );
+    if let Err(e) = Participation::check_outcome_count(p.outcomes.len()) {
+        v.add("outcomes", e);
     }
     let outcomes: Vec<Option<Outcome>> = p
         .outcomes

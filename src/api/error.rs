@@ -10,6 +10,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::reason::Reason;
 use crate::domain::{Collection, Violations};
 use crate::store::{Reference, StoreError};
 
@@ -63,7 +64,7 @@ fn bad_request(violations: &Violations) -> Status {
     let mut details = ErrorDetails::new();
     let fields: Vec<&str> = violations.0.iter().map(|v| v.field.as_str()).collect();
     details.set_error_info(
-        "INVALID_ARGUMENT",
+        Reason::InvalidArgument.as_str(),
         ERROR_DOMAIN,
         HashMap::from([("fields".to_owned(), fields.join(","))]),
     );
@@ -74,23 +75,21 @@ fn bad_request(violations: &Violations) -> Status {
         [one] => format!("invalid {}: {}", one.field, one.description),
         _ => violations.to_string(),
     };
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    Status::with_error_details(Reason::InvalidArgument.code(), message, details)
 }
 
 /// A refusal the caller can act on.
 struct Rejection {
-    code: Code,
-    reason: &'static str,
+    reason: Reason,
     /// The request field at fault.
     field: Option<String>,
-    /// The resource concerned, for `ResourceInfo`.
-    resource: Option<String>,
+    /// The resource concerned, for `ResourceInfo`, and its collection.
+    resource: Option<(Collection, String)>,
 }
 
 impl Rejection {
-    fn new(code: Code, reason: &'static str) -> Self {
+    fn new(reason: Reason) -> Self {
         Self {
-            code,
             reason,
             field: None,
             resource: None,
@@ -102,9 +101,18 @@ impl Rejection {
         self
     }
 
-    fn resource(mut self, name: &str) -> Self {
-        self.resource = Some(name.to_owned());
+    fn resource(mut self, collection: Collection, name: &str) -> Self {
+        self.resource = Some((collection, name.to_owned()));
         self
+    }
+}
+
+/// The collection of the record `reference` points to.
+fn referenced(reference: Reference) -> Collection {
+    match reference {
+        Reference::HostCompany | Reference::CoHost => Collection::Companies,
+        Reference::Program => Collection::Programs,
+        Reference::Sme => Collection::Smes,
     }
 }
 
@@ -125,70 +133,54 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
     use StoreError as E;
     let singular = collection.singular();
     let undeleting = action == Action::Undelete;
+    // The record named by a refusal is of the call's collection, unless
+    // the refusal is about a record it points to.
     Some(match error {
-        E::NotFound { name } => Rejection::new(Code::NotFound, "RESOURCE_NOT_FOUND").resource(name),
-        E::AlreadyExists { name } => Rejection::new(Code::AlreadyExists, "RESOURCE_ALREADY_EXISTS")
+        E::NotFound { name } => Rejection::new(Reason::ResourceNotFound).resource(collection, name),
+        E::AlreadyExists { name } => Rejection::new(Reason::ResourceAlreadyExists)
             .field(format!("{singular}_id"))
-            .resource(name),
-        E::Deleted { name } => {
-            Rejection::new(Code::FailedPrecondition, "RESOURCE_DELETED").resource(name)
-        }
+            .resource(collection, name),
+        E::Deleted { name } => Rejection::new(Reason::ResourceDeleted).resource(collection, name),
         E::AlreadyDeleted { name } => {
-            Rejection::new(Code::NotFound, "ALREADY_DELETED").resource(name)
+            Rejection::new(Reason::AlreadyDeleted).resource(collection, name)
         }
-        E::NotDeleted { name } => Rejection::new(Code::AlreadyExists, "NOT_DELETED")
+        E::NotDeleted { name } => Rejection::new(Reason::NotDeleted)
             .field("name")
-            .resource(name),
-        E::BusinessNumberTaken { holder, .. } => {
-            Rejection::new(Code::AlreadyExists, "BUSINESS_NUMBER_TAKEN")
-                .field(if undeleting {
-                    "name".to_owned()
-                } else {
-                    format!("{singular}.business_number")
-                })
-                .resource(holder)
-        }
-        E::AlreadyParticipates { existing, .. } => {
-            Rejection::new(Code::AlreadyExists, "SME_ALREADY_PARTICIPATES")
-                .field(reference_field(Reference::Sme, action))
-                .resource(existing)
-        }
-        E::ReferenceMissing { reference, name } => {
-            let rejection = match reference {
-                Reference::Program => Rejection::new(Code::NotFound, "RESOURCE_NOT_FOUND"),
-                Reference::HostCompany => {
-                    Rejection::new(Code::FailedPrecondition, "HOST_COMPANY_NOT_FOUND")
-                }
-                Reference::CoHost => Rejection::new(Code::FailedPrecondition, "CO_HOST_NOT_FOUND"),
-                Reference::Sme => Rejection::new(Code::FailedPrecondition, "SME_NOT_FOUND"),
-            };
-            rejection
-                .field(reference_field(*reference, action))
-                .resource(name)
-        }
-        E::ReferenceDeleted { reference, name } => Rejection::new(
-            Code::FailedPrecondition,
-            match reference {
-                Reference::Program => "PROGRAM_DELETED",
-                Reference::HostCompany => "HOST_COMPANY_DELETED",
-                Reference::CoHost => "CO_HOST_DELETED",
-                Reference::Sme => "SME_DELETED",
-            },
-        )
+            .resource(collection, name),
+        E::BusinessNumberTaken { holder, .. } => Rejection::new(Reason::BusinessNumberTaken)
+            .field(if undeleting {
+                "name".to_owned()
+            } else {
+                format!("{singular}.business_number")
+            })
+            .resource(collection, holder),
+        E::AlreadyParticipates { existing, .. } => Rejection::new(Reason::SmeAlreadyParticipates)
+            .field(reference_field(Reference::Sme, action))
+            .resource(Collection::Participations, existing),
+        E::ReferenceMissing { reference, name } => Rejection::new(match reference {
+            Reference::Program => Reason::ResourceNotFound,
+            Reference::HostCompany => Reason::HostCompanyNotFound,
+            Reference::CoHost => Reason::CoHostNotFound,
+            Reference::Sme => Reason::SmeNotFound,
+        })
         .field(reference_field(*reference, action))
-        .resource(name),
-        E::LiveChildren { name, .. } => {
-            Rejection::new(Code::FailedPrecondition, "HAS_LIVE_CHILDREN")
-                .field("force")
-                .resource(name)
-        }
-        E::StaleRevision { name, .. } => Rejection::new(Code::Aborted, "ETAG_MISMATCH")
+        .resource(referenced(*reference), name),
+        E::ReferenceDeleted { reference, name } => Rejection::new(match reference {
+            Reference::Program => Reason::ProgramDeleted,
+            Reference::HostCompany => Reason::HostCompanyDeleted,
+            Reference::CoHost => Reason::CoHostDeleted,
+            Reference::Sme => Reason::SmeDeleted,
+        })
+        .field(reference_field(*reference, action))
+        .resource(referenced(*reference), name),
+        E::LiveChildren { name, .. } => Rejection::new(Reason::HasLiveChildren)
+            .field("force")
+            .resource(collection, name),
+        E::StaleRevision { name, .. } => Rejection::new(Reason::EtagMismatch)
             .field("etag")
-            .resource(name),
-        E::RequestIdReused(_) => {
-            Rejection::new(Code::InvalidArgument, "REQUEST_ID_REUSED").field("request_id")
-        }
-        E::Contended(_) => Rejection::new(Code::Aborted, "CONCURRENT_WRITE"),
+            .resource(collection, name),
+        E::RequestIdReused(_) => Rejection::new(Reason::RequestIdReused).field("request_id"),
+        E::Contended(_) => Rejection::new(Reason::ConcurrentWrite),
         // Unwrapped by the mapping below before it gets here.
         E::Item { error, .. } => return rejection(error, collection, action),
         E::Invalid(_)
@@ -215,34 +207,33 @@ pub fn cause_chain(error: &dyn std::error::Error) -> String {
     out
 }
 
-fn with_retry(code: Code, reason: &str, message: &str, after: Duration) -> Status {
-    failure(code, reason, message, &[], Some(after))
-}
-
 /// `ErrorInfo` of `reason` and `metadata`, and a `RetryInfo` when the
 /// caller should come back after a while.
-fn info(reason: &str, metadata: &[(&str, String)], retry_after: Option<Duration>) -> ErrorDetails {
+fn info(
+    reason: Reason,
+    metadata: &[(&str, String)],
+    retry_after: Option<Duration>,
+) -> ErrorDetails {
     let mut details = ErrorDetails::new();
     let metadata: HashMap<String, String> = metadata
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
-    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    details.set_error_info(reason.as_str(), ERROR_DOMAIN, metadata);
     if retry_after.is_some() {
         details.set_retry_info(retry_after);
     }
     details
 }
 
-/// A status of `code` whose details are [`info`].
-fn failure(
-    code: Code,
-    reason: &str,
+/// A status of `reason` whose details are [`info`].
+pub(crate) fn failure(
+    reason: Reason,
     message: impl Into<String>,
     metadata: &[(&str, String)],
     retry_after: Option<Duration>,
 ) -> Status {
-    Status::with_error_details(code, message, info(reason, metadata, retry_after))
+    Status::with_error_details(reason.code(), message, info(reason, metadata, retry_after))
 }
 
 /// A call cut off at its deadline (or the server's call timeout) before
@@ -251,8 +242,7 @@ fn failure(
 /// `request_id`, tells.
 pub fn deadline_passed() -> Status {
     failure(
-        Code::DeadlineExceeded,
-        "DEADLINE_EXCEEDED",
+        Reason::DeadlineExceeded,
         "the call's deadline (or the server's --call-timeout) passed before it finished; a write may or may not have landed: read the record back, or repeat a create with the same request_id",
         &[],
         None,
@@ -265,16 +255,13 @@ impl From<crate::auth::Refusal> for Status {
         use crate::auth::Refusal;
         let message = refusal.to_string();
         match refusal {
-            Refusal::Unauthenticated(_) => {
-                failure(Code::Unauthenticated, "UNAUTHENTICATED", message, &[], None)
-            }
+            Refusal::Unauthenticated(_) => failure(Reason::Unauthenticated, message, &[], None),
             Refusal::MissingScope {
                 caller,
                 scope,
                 method,
             } => failure(
-                Code::PermissionDenied,
-                "SCOPE_MISSING",
+                Reason::ScopeMissing,
                 message,
                 &[
                     ("caller", caller.to_string()),
@@ -289,7 +276,7 @@ impl From<crate::auth::Refusal> for Status {
                 retry_after,
             } => {
                 let mut details = info(
-                    "RATE_LIMITED",
+                    Reason::RateLimited,
                     &[
                         ("caller", caller.to_string()),
                         ("per_second", per_second.to_string()),
@@ -300,11 +287,10 @@ impl From<crate::auth::Refusal> for Status {
                     format!("caller:{caller}"),
                     format!("at most {per_second} calls per second"),
                 );
-                Status::with_error_details(Code::ResourceExhausted, message, details)
+                Status::with_error_details(Reason::RateLimited.code(), message, details)
             }
             Refusal::Overloaded { max, retry_after } => failure(
-                Code::Unavailable,
-                "OVERLOADED",
+                Reason::Overloaded,
                 message,
                 &[("max_concurrent_calls", max.to_string())],
                 Some(retry_after),
@@ -344,11 +330,11 @@ impl From<ApiError> for Status {
             return match &error {
                 StoreError::Unavailable(_) => {
                     tracing::warn!(error = %cause_chain(&error), "database unavailable");
-                    with_retry(
-                        Code::Unavailable,
-                        "DATABASE_UNAVAILABLE",
+                    failure(
+                        Reason::DatabaseUnavailable,
                         "the database is unavailable; retry later",
-                        Duration::from_secs(1),
+                        &[],
+                        Some(Duration::from_secs(1)),
                     )
                 }
                 // The database answers, but every connection is busy and the
@@ -360,8 +346,7 @@ impl From<ApiError> for Status {
                 } => {
                     tracing::info!(error = %error, "shed: the database queue is full");
                     failure(
-                        Code::Unavailable,
-                        "OVERLOADED",
+                        Reason::Overloaded,
                         error.to_string(),
                         &[("max_waiting_calls", waiting.to_string())],
                         Some(*retry_after),
@@ -369,19 +354,12 @@ impl From<ApiError> for Status {
                 }
                 StoreError::WaitTimedOut { .. } => {
                     tracing::info!(error = %error, "deadline passed waiting for a connection");
-                    failure(
-                        Code::DeadlineExceeded,
-                        "DEADLINE_EXCEEDED",
-                        error.to_string(),
-                        &[],
-                        None,
-                    )
+                    failure(Reason::DeadlineExceeded, error.to_string(), &[], None)
                 }
                 StoreError::TimedOut(_) => {
                     tracing::info!(error = %cause_chain(&error), "statement stopped at the deadline");
                     failure(
-                        Code::DeadlineExceeded,
-                        "DEADLINE_EXCEEDED",
+                        Reason::DeadlineExceeded,
                         "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
                         &[],
                         None,
@@ -390,8 +368,7 @@ impl From<ApiError> for Status {
                 _ => {
                     tracing::error!(error = %cause_chain(&error), "internal error");
                     failure(
-                        Code::Internal,
-                        "INTERNAL",
+                        Reason::Internal,
                         "internal error; it has been logged with the request id",
                         &[],
                         None,
@@ -404,12 +381,12 @@ impl From<ApiError> for Status {
             Some(at) => format!("{at}: {error}"),
             None => error.to_string(),
         };
-        if rejection.code == Code::Aborted && rejection.reason == "CONCURRENT_WRITE" {
-            return with_retry(
-                Code::Aborted,
+        if rejection.reason == Reason::ConcurrentWrite {
+            return failure(
                 rejection.reason,
-                &message,
-                Duration::from_millis(50),
+                message,
+                &[],
+                Some(Duration::from_millis(50)),
             );
         }
         // One scheme for every error: `fields` lists the request fields at
@@ -418,19 +395,20 @@ impl From<ApiError> for Status {
         if let Some(field) = &rejection.field {
             metadata.insert("fields".to_owned(), field.clone());
         }
-        if let Some(resource) = &rejection.resource {
+        if let Some((_, resource)) = &rejection.resource {
             metadata.insert("resource".to_owned(), resource.clone());
         }
+        let reason = rejection.reason.as_str();
         let mut details = ErrorDetails::new();
-        details.set_error_info(rejection.reason, ERROR_DOMAIN, metadata);
+        details.set_error_info(reason, ERROR_DOMAIN, metadata);
         if let Some(field) = &rejection.field {
-            match rejection.code {
+            match rejection.reason.code() {
                 Code::InvalidArgument => {
                     details.add_bad_request_violation(field.clone(), message.clone());
                 }
                 Code::FailedPrecondition => {
                     details.add_precondition_failure_violation(
-                        rejection.reason,
+                        reason,
                         field.clone(),
                         message.clone(),
                     );
@@ -438,59 +416,14 @@ impl From<ApiError> for Status {
                 _ => {}
             }
         }
-        if let Some(resource) = &rejection.resource {
+        if let Some((collection, resource)) = &rejection.resource {
             details.set_resource_info(
-                resource_type(resource),
+                collection.resource_type(),
                 resource.clone(),
                 "",
                 message.clone(),
             );
         }
-        Status::with_error_details(rejection.code, message, details)
-    }
-}
-
-fn resource_type(name: &str) -> &'static str {
-    let collection = if name.contains("/participations/") {
-        Collection::Participations
-    } else if name.starts_with("companies/") {
-        Collection::Companies
-    } else if name.starts_with("smes/") {
-        Collection::Smes
-    } else {
-        Collection::Programs
-    };
-    collection.resource_type()
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every `ErrorInfo` reason the service sends is documented in the
-    /// README's table of reasons.
-    #[test]
-    fn every_reason_is_documented() {
-        let readme = include_str!("../../README.md");
-        let sources = [
-            include_str!("error.rs"),
-            include_str!("../server/limits.rs"),
-        ];
-        let mut reasons = Vec::new();
-        for source in sources {
-            for literal in source.split('"').skip(1).step_by(2) {
-                let is_reason = literal.len() > 3
-                    && literal.contains('_')
-                    && literal.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-                if is_reason {
-                    reasons.push(literal);
-                }
-            }
-        }
-        assert!(reasons.len() > 15, "found only {reasons:?}");
-        for reason in reasons {
-            assert!(
-                readme.contains(&format!("`{reason}`")),
-                "reason {reason} is not in the README's table"
-            );
-        }
+        Status::with_error_details(rejection.reason.code(), message, details)
     }
 }

@@ -8,9 +8,12 @@ mod insight;
 mod list;
 mod mask;
 mod program;
+mod reason;
 mod resource;
 
 pub use enterprise::{CompanyApi, SmeApi};
+pub(crate) use error::failure;
 pub use error::{Action, ApiError, ERROR_DOMAIN, cause_chain, deadline_passed};
 pub use insight::InsightApi;
 pub use program::ProgramApi;
+pub use reason::Reason;

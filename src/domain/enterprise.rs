@@ -45,6 +45,11 @@ macro_rules! enterprise_sizes {
 pub(crate) use enterprise_sizes;
 enterprise_sizes!(stored_enum);
 
+impl EnterpriseSize {
+    /// The prefix of the proto's names of these values.
+    pub const PROTO_PREFIX: &'static str = "ENTERPRISE_SIZE_";
+}
+
 /// The values of [`Region`] and the text each is stored as, handed to
 /// `$then`: here the domain type, in `store` its column type, so the
 /// list is written once.
@@ -77,6 +82,11 @@ macro_rules! regions {
 pub(crate) use regions;
 regions!(stored_enum);
 
+impl Region {
+    /// The prefix of the proto's names of these values.
+    pub const PROTO_PREFIX: &'static str = "REGION_";
+}
+
 /// Which kind of enterprise a record is: it decides the allowed size classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnterpriseClass {
@@ -103,12 +113,13 @@ impl EnterpriseClass {
         let allowed = self.allowed_sizes();
         let names: Vec<String> = allowed
             .iter()
-            .map(|s| format!("ENTERPRISE_SIZE_{}", s.as_str()))
+            .map(|s| format!("{}{}", EnterpriseSize::PROTO_PREFIX, s.as_str()))
             .collect();
         match size {
             Some(s) if allowed.contains(&s) => Ok(s),
             Some(s) => Err(format!(
-                "ENTERPRISE_SIZE_{} is not allowed here; use one of {}",
+                "{}{} is not allowed here; use one of {}",
+                EnterpriseSize::PROTO_PREFIX,
                 s.as_str(),
                 names.join(", ")
             )),

@@ -36,6 +36,25 @@ pub struct KsicCode {
 }
 
 impl KsicCode {
+    /// The KSIC revision assumed when a code is given without one.
+    pub const CURRENT_REVISION: i32 = 11;
+
+    /// The revision a code is of: `given`, or the current one for 0; a
+    /// revision is meaningful only with a code.
+    pub fn revision(given: i32, has_code: bool) -> Result<i32, String> {
+        match (given, has_code) {
+            (r, _) if r < 0 => Err(format!("must not be negative, got {r}")),
+            (0, _) => Ok(Self::CURRENT_REVISION),
+            (r, true) => Ok(r),
+            (_, false) => Err("is only meaningful with ksic_code".to_owned()),
+        }
+    }
+
+    /// A code of the current revision.
+    pub fn current(input: &str) -> Result<(Self, i32), String> {
+        Ok((Self::parse(input)?, Self::CURRENT_REVISION))
+    }
+
     /// Accepts `26111` or `C26111` (any case); the letter must match the
     /// division.
     pub fn parse(input: &str) -> Result<Self, String> {

@@ -3,6 +3,7 @@
 
 mod business_number;
 mod corporate_number;
+mod date;
 mod enterprise;
 #[cfg(test)]
 mod fuzz;
@@ -18,6 +19,7 @@ mod violation;
 
 pub use business_number::BusinessNumber;
 pub use corporate_number::CorporateNumber;
+pub use date::{YEARS, parse_date};
 pub use enterprise::{Enterprise, EnterpriseClass, EnterpriseSize, Region};
 pub(crate) use enterprise::{enterprise_sizes, regions};
 pub use insight::{GroupKey, MAX_GROUPS, PartnersOf, parse_group_by};
@@ -25,7 +27,7 @@ pub use ksic::KsicCode;
 pub use names::{Collection, ParticipationName, ResourceId, etag_for};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, QueryShape, parse_page_size};
 pub use participation::{Outcome, Participation};
-pub use program::{Funder, MAX_PARTNERS, Program, ProgramKind, ProgramState, parse_date};
+pub use program::{Funder, MAX_PARTNERS, Program, ProgramKind, ProgramState};
 pub(crate) use program::{program_kinds, program_states};
 pub use query::{
     Field, FieldSpec, FieldType, Filter, Literal, Op, Order, OrderKey, Search, Wildcard, fields_of,

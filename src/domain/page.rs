@@ -2,10 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::date::{parse_iso_date, time_range};
 use super::query::{FieldType, Literal, Order, OrderKey};
 use super::{Collection, Lines, ResourceId, check_text};
 
@@ -76,15 +77,6 @@ impl QueryShape<'_> {
     }
 }
 
-/// The earliest and latest time a cursor or filter may name: every backend
-/// stores these, and every record was created inside them.
-pub(super) fn cursor_time_range() -> (DateTime<Utc>, DateTime<Utc>) {
-    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
-        .and_then(|d| d.and_hms_opt(23, 59, 59))
-        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc());
-    (DateTime::UNIX_EPOCH, last)
-}
-
 /// The token as it travels: base64url of this JSON.
 #[derive(Serialize, Deserialize)]
 struct TokenBody {
@@ -129,16 +121,13 @@ fn value_from_json(value: &serde_json::Value, key: &OrderKey) -> Option<Literal>
         (J::Null, _) => key.nullable.then_some(Literal::Null),
         (J::Number(n), FieldType::Integer) => n.as_i64().map(Literal::Int),
         (J::Number(n), FieldType::Timestamp) => {
-            let (min, max) = cursor_time_range();
+            let (min, max) = time_range();
             n.as_i64()
                 .and_then(DateTime::<Utc>::from_timestamp_micros)
                 .filter(|t| (min..=max).contains(t))
                 .map(Literal::Time)
         }
-        (J::String(s), FieldType::Date) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .ok()
-            .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
-            .map(Literal::Date),
+        (J::String(s), FieldType::Date) => parse_iso_date(s).map(Literal::Date),
         (J::String(s), FieldType::Text | FieldType::Enum(_) | FieldType::Reference(_))
         | (J::String(s), FieldType::BusinessNumber) => check_text(s, Lines::Single)
             .ok()
@@ -340,7 +329,7 @@ mod tests {
             t in proptest::num::i64::ANY,
             k in proptest::collection::vec("[a-z0-9-]{0,70}|.{0,10}", 0..3),
         ) {
-            let (min, max) = cursor_time_range();
+            let (min, max) = time_range();
             for token in [text, body(serde_json::json!(t), serde_json::json!(k))] {
                 if let Ok(Some(cursor)) = PageToken::parse(&token, &shape(false), &creation()) {
                     proptest::prop_assert!((min..=max).contains(&time_of(&cursor)));

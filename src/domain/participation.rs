@@ -67,3 +67,19 @@ pub struct Participation {
     pub joined_date: Option<NaiveDate>,
     pub outcomes: Vec<Outcome>,
 }
+
+impl Participation {
+    /// Most outcomes one participation may carry.
+    pub const MAX_OUTCOMES: usize = 100;
+
+    /// Checks how many outcomes a participation carries.
+    pub fn check_outcome_count(count: usize) -> Result<(), String> {
+        if count > Self::MAX_OUTCOMES {
+            return Err(format!(
+                "at most {} outcomes, got {count}",
+                Self::MAX_OUTCOMES
+            ));
+        }
+        Ok(())
+    }
+}

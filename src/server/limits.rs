@@ -3,17 +3,13 @@
 //! arrives, before any of it is buffered, so a large request costs the
 //! server nothing.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-
-use crate::api::ERROR_DOMAIN;
+use tonic::Status;
 
 /// The tower layer limiting each request message to `max` bytes.
 pub fn layer<S>(max: usize) -> impl tower::Layer<S, Service = MessageLimit<S>> + Clone {
@@ -68,19 +64,14 @@ pin_project! {
 }
 
 fn too_large(len: usize, max: usize) -> Status {
-    let mut details = ErrorDetails::new();
-    details.set_error_info(
-        "MESSAGE_TOO_LARGE",
-        ERROR_DOMAIN,
-        HashMap::from([
-            ("limit_bytes".to_owned(), max.to_string()),
-            ("message_bytes".to_owned(), len.to_string()),
-        ]),
-    );
-    Status::with_error_details(
-        Code::ResourceExhausted,
+    crate::api::failure(
+        crate::api::Reason::MessageTooLarge,
         format!("request message of {len} bytes is over the server's limit of {max} bytes"),
-        details,
+        &[
+            ("limit_bytes", max.to_string()),
+            ("message_bytes", len.to_string()),
+        ],
+        None,
     )
 }
 

@@ -5,9 +5,17 @@
 mod access;
 mod calls;
 mod incoming;
+mod jobs;
 mod limits;
+mod services;
+mod settings;
+mod signals;
 
 pub use incoming::ConnectionLimits;
+pub(crate) use services::DESCRIPTOR_SETS;
+pub use services::SERVICES;
+pub use settings::{Keepalive, LimitedService, MessageLimits, ServerConfig, TlsConfig, defaults};
+pub use signals::shutdown_signal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,24 +26,12 @@ use http::HeaderName;
 use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::{info, warn};
 
-use crate::api::{CompanyApi, InsightApi, ProgramApi, SmeApi};
-use crate::auth::Auth;
 use crate::metrics::{self, Metrics};
-use crate::pb;
 use crate::store::{Store, StoreError};
 use calls::REQUEST_ID;
-
-/// Names of the services whose health follows the database.
-pub const SERVICES: &[&str] = &[
-    pb::company_service_server::SERVICE_NAME,
-    pb::sme_service_server::SERVICE_NAME,
-    pb::program_service_server::SERVICE_NAME,
-    pb::insight_service_server::SERVICE_NAME,
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -51,88 +47,6 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("descriptor set: {0}")]
     Descriptors(#[from] prost::DecodeError),
-}
-
-/// Server settings beyond the database.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub health_interval: Duration,
-    /// How long in-flight calls may run after a shutdown signal.
-    pub shutdown_grace: Duration,
-    /// Serve TLS with this certificate and key (PEM).
-    pub tls: Option<TlsConfig>,
-    /// Browser origins allowed to call over gRPC-Web (CORS); empty: none.
-    pub cors_origins: Vec<String>,
-    pub limits: MessageLimits,
-    pub connections: ConnectionLimits,
-    pub keepalive: Keepalive,
-    /// The longest a call may run when its caller set no shorter deadline.
-    pub call_timeout: Duration,
-    /// The callers who may call, from the operator's file; `None` lets
-    /// anyone in (only on loopback, unless the operator insists).
-    pub auth: Option<Arc<Auth>>,
-    /// Most calls handled at once (health and reflection aside); more are
-    /// refused at once with UNAVAILABLE and a RetryInfo.
-    pub max_concurrent_calls: usize,
-    /// Largest HTTP/2 header list (all metadata of a call) accepted.
-    pub max_header_bytes: u32,
-}
-
-/// The default of [`ServerConfig::max_header_bytes`]: room for bearer
-/// tokens and forwarded client certificates many times larger than real
-/// ones (a large JWT is 8 KiB, a PEM chain in a header 4–16 KiB). Over the
-/// limit the HTTP/2 layer itself answers `431 Request Header Fields Too
-/// Large`, before any gRPC code runs, so no `grpc-status` can be sent: the
-/// limit is set far above what a legitimate caller sends.
-pub const DEFAULT_MAX_HEADER_BYTES: u32 = 256 * 1024;
-
-/// HTTP/2 keepalive pings: sent after `interval` without anything from the
-/// peer; a connection that leaves one unanswered for `timeout` is closed.
-#[derive(Debug, Clone, Copy)]
-pub struct Keepalive {
-    pub interval: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            health_interval: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(20),
-            tls: None,
-            cors_origins: Vec::new(),
-            limits: MessageLimits::default(),
-            connections: ConnectionLimits {
-                max_connections: 4096,
-                idle_timeout: Duration::from_secs(120),
-            },
-            keepalive: Keepalive {
-                interval: Duration::from_secs(30),
-                timeout: Duration::from_secs(10),
-            },
-            call_timeout: Duration::from_secs(60),
-            auth: None,
-            max_concurrent_calls: 256,
-            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-        }
-    }
-}
-
-/// PEM-encoded TLS material.
-#[derive(Clone)]
-pub struct TlsConfig {
-    pub cert: Vec<u8>,
-    pub key: Vec<u8>,
-    /// When set, clients must present a certificate signed by this CA.
-    pub client_ca: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConfig")
-            .field("client_ca", &self.client_ca.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 /// The sockets a server listens on.
@@ -151,25 +65,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listeners.grpc.local_addr()?;
-    let stopped = Stopped::after(shutdown);
+    let stopped = signals::Stopped::after(shutdown);
     let metrics = Metrics::new(metrics::methods_of(&DESCRIPTOR_SETS)?)?;
     let metrics_task = spawn_metrics(listeners.metrics, &metrics, &store, &stopped)?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    set_all(&health, ServingStatus::Serving).await;
+    jobs::set_all(&health, ServingStatus::Serving).await;
     let background = [
-        tokio::spawn(watch_database(
+        tokio::spawn(jobs::watch_database(
             store.clone(),
             health.clone(),
             config.health_interval,
         )),
-        tokio::spawn(purge_request_ids(store.clone(), REQUEST_ID_PURGE_INTERVAL)),
+        tokio::spawn(jobs::purge_request_ids(
+            store.clone(),
+            jobs::REQUEST_ID_PURGE_INTERVAL,
+        )),
     ];
     let reload = match &config.auth {
         Some(auth) => {
             info!(config = %auth.path().display(), callers = auth.names().len(), "auth is on");
             // The handler is in place before the server listens, so a
             // SIGHUP from then on reloads and never ends the process.
-            Some(tokio::spawn(reload_on_sighup(auth.clone(), hangups()?)))
+            Some(tokio::spawn(signals::reload_on_sighup(
+                auth.clone(),
+                signals::hangups()?,
+            )))
         }
         None => {
             warn!("auth is off: every caller that reaches the port may read and write everything");
@@ -180,7 +100,7 @@ pub async fn serve(
         config.auth.clone(),
         config.max_concurrent_calls,
     ));
-    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let (reflection_v1, reflection_v1alpha) = services::reflection()?;
     let limits = &config.limits;
     // What every call passes, outermost first: a request id, CORS and
     // gRPC-Web for browsers, the span, log line and metrics of the call,
@@ -195,23 +115,22 @@ pub async fn serve(
         .into_inner();
 
     info!(%addr, tls = config.tls.is_some(), "listening");
-    let server = builder(&config)?
+    let router = builder(&config)?
         .layer(layers)
         .add_service(limits.apply(health_service))
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(limits.apply(CompanyApi::server(store.clone())))
-        .add_service(limits.apply(SmeApi::server(store.clone())))
-        .add_service(limits.apply(ProgramApi::server(store.clone())))
-        .add_service(limits.apply(InsightApi::server(store.clone())))
-        .serve_with_incoming_shutdown(incoming::accept(listeners.grpc, config.connections), {
+        .add_service(reflection_v1alpha);
+    let server = services::add_api(router, &store, limits).serve_with_incoming_shutdown(
+        incoming::accept(listeners.grpc, config.connections),
+        {
             let stopped = stopped.clone();
             async move {
                 stopped.wait().await;
                 info!("shutting down: not serving, refusing new connections, draining calls");
-                set_all(&health, ServingStatus::NotServing).await;
+                jobs::set_all(&health, ServingStatus::NotServing).await;
             }
-        });
+        },
+    );
     let result = drain(server, &stopped, config.shutdown_grace).await;
     for task in background.into_iter().chain(reload) {
         task.abort();
@@ -231,91 +150,14 @@ pub async fn serve(
     result
 }
 
-/// Message limits, applied to every service in one place.
-#[derive(Debug, Clone, Copy)]
-pub struct MessageLimits {
-    /// Largest request message accepted; larger is RESOURCE_EXHAUSTED.
-    pub request_bytes: usize,
-    /// Largest response message sent.
-    pub response_bytes: usize,
-}
-
-impl Default for MessageLimits {
-    fn default() -> Self {
-        Self {
-            request_bytes: 4 * 1024 * 1024,
-            response_bytes: 64 * 1024 * 1024,
-        }
-    }
-}
-
-/// A generated service server whose message sizes can be limited.
-pub trait LimitedService: Sized {
-    fn limited(self, limits: MessageLimits) -> Self;
-}
-
-macro_rules! limited_service {
-    ($($server:ty),+ $(,)?) => {$(
-        impl<T> LimitedService for $server {
-            fn limited(self, limits: MessageLimits) -> Self {
-                self.max_decoding_message_size(limits.request_bytes)
-                    .max_encoding_message_size(limits.response_bytes)
-            }
-        }
-    )+};
-}
-limited_service!(
-    pb::company_service_server::CompanyServiceServer<T>,
-    pb::sme_service_server::SmeServiceServer<T>,
-    pb::program_service_server::ProgramServiceServer<T>,
-    pb::insight_service_server::InsightServiceServer<T>,
-    tonic_health::pb::health_server::HealthServer<T>,
-);
-
-impl MessageLimits {
-    fn apply<S: LimitedService>(&self, service: S) -> S {
-        service.limited(*self)
-    }
-}
-
-/// Every descriptor set this server serves: the method names metrics know.
-pub(crate) const DESCRIPTOR_SETS: [&[u8]; 4] = [
-    pb::FILE_DESCRIPTOR_SET,
-    tonic_health::pb::FILE_DESCRIPTOR_SET,
-    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-];
-
 /// How long shutdown waits for the database pools to close.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often expired request ids are purged.
-const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// Resolves once the shutdown signal has come; cheap to clone and wait on.
-#[derive(Clone)]
-struct Stopped(tokio::sync::watch::Receiver<bool>);
-
-impl Stopped {
-    fn after(shutdown: impl Future<Output = ()> + Send + 'static) -> Self {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = tx.send(true);
-        });
-        Self(rx)
-    }
-
-    async fn wait(mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-}
 
 fn spawn_metrics(
     listener: Option<TcpListener>,
     metrics: &Arc<Metrics>,
     store: &Store,
-    stopped: &Stopped,
+    stopped: &signals::Stopped,
 ) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, ServerError> {
     let Some(listener) = listener else {
         return Ok(None);
@@ -327,33 +169,6 @@ fn spawn_metrics(
         store.clone(),
         stopped.clone().wait(),
     ))))
-}
-
-/// Reflection v1 and v1alpha; each lists the other too, so `list` shows
-/// both whichever a client speaks.
-fn reflection() -> Result<
-    (
-        tonic_reflection::server::v1::ServerReflectionServer<
-            impl tonic_reflection::server::v1::ServerReflection,
-        >,
-        tonic_reflection::server::v1alpha::ServerReflectionServer<
-            impl tonic_reflection::server::v1alpha::ServerReflection,
-        >,
-    ),
-    ServerError,
-> {
-    let builder = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let v1 = builder()
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let v1alpha = builder()
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-    Ok((v1, v1alpha))
 }
 
 /// The transport: HTTP/1 for gRPC-Web, the header size limit, keepalive
@@ -380,7 +195,7 @@ fn builder(config: &ServerConfig) -> Result<Server, ServerError> {
 /// to drain its calls.
 async fn drain(
     server: impl Future<Output = Result<(), tonic::transport::Error>>,
-    stopped: &Stopped,
+    stopped: &signals::Stopped,
     grace: Duration,
 ) -> Result<(), ServerError> {
     let deadline = {
@@ -424,110 +239,6 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             REQUEST_ID,
         ])
         .max_age(Duration::from_secs(600))
-}
-
-async fn set_all(health: &HealthReporter, status: ServingStatus) {
-    health.set_service_status("", status).await;
-    for service in SERVICES {
-        health.set_service_status(service, status).await;
-    }
-}
-
-/// Keeps the health service in step with the database: NOT_SERVING while it
-/// cannot be reached.
-async fn watch_database(store: Store, health: HealthReporter, every: Duration) {
-    let mut healthy = true;
-    let every = every.max(Duration::from_millis(100));
-    // A probe that hangs (a database host gone silent) counts as a failure
-    // once the next probe is due.
-    let probe_timeout = every;
-    let mut interval = tokio::time::interval(every);
-    loop {
-        interval.tick().await;
-        let ok = store.ping(probe_timeout).await.is_ok();
-        if ok == healthy {
-            continue;
-        }
-        if ok {
-            info!("database reachable again: serving");
-            set_all(&health, ServingStatus::Serving).await;
-        } else {
-            warn!("database unreachable: not serving");
-            set_all(&health, ServingStatus::NotServing).await;
-        }
-        healthy = ok;
-    }
-}
-
-/// Deletes expired request ids every `every`, starting now.
-async fn purge_request_ids(store: Store, every: Duration) {
-    let mut interval = tokio::time::interval(every);
-    loop {
-        interval.tick().await;
-        match store.purge_request_ids().await {
-            Ok(n) if n > 0 => info!(purged = n, "expired request ids purged"),
-            Ok(_) => {}
-            Err(e) => warn!(error = %crate::api::cause_chain(&e), "purging request ids failed"),
-        }
-    }
-}
-
-#[cfg(unix)]
-type Hangups = tokio::signal::unix::Signal;
-#[cfg(not(unix))]
-type Hangups = ();
-
-#[cfg(unix)]
-fn hangups() -> std::io::Result<Hangups> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-}
-
-#[cfg(not(unix))]
-fn hangups() -> std::io::Result<Hangups> {
-    Ok(())
-}
-
-/// Reads the callers' file again on every SIGHUP; a file with a mistake
-/// leaves the callers in force and the log says why.
-#[cfg(unix)]
-async fn reload_on_sighup(auth: Arc<Auth>, mut hangups: Hangups) {
-    while hangups.recv().await.is_some() {
-        match auth.reload() {
-            Ok(n) => info!(config = %auth.path().display(), callers = n, "auth config reloaded"),
-            Err(e) => warn!(error = %e, "auth config not reloaded; the callers in force stay"),
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn reload_on_sighup(_auth: Arc<Auth>, _hangups: Hangups) {}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
 
 /// Binds `addr` (port 0 picks a free port).

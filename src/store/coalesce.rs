@@ -24,12 +24,12 @@ use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sea_orm::sea_query::ExprTrait;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::oneshot;
 
 use super::pool::Pool;
-use super::table::{RecordKey, Table, col, decode, key_condition};
+use super::table::{RecordKey, Table, decode, key_columns, key_condition};
 use super::{StoreError, Stored};
 use crate::domain::ResourceId;
 
@@ -233,7 +233,7 @@ async fn read_batch<T: Table>(
     keys: &[&T::Key],
 ) -> Result<Rows<T::Data>, StoreError> {
     let rows = T::Entity::find()
-        .filter(keys_condition(keys))
+        .filter(keys_condition::<T>(keys))
         .all(db)
         .await?;
     // A row that does not decode fails the batch: which reader's row it was
@@ -247,8 +247,8 @@ async fn read_batch<T: Table>(
 /// two by repeating the last key, so a table has a handful of statement
 /// shapes for the driver's prepared-statement cache rather than one per
 /// batch size.
-fn keys_condition<K: RecordKey>(keys: &[&K]) -> Condition {
-    if let [column] = K::COLUMNS {
+fn keys_condition<T: Table>(keys: &[&T::Key]) -> Condition {
+    if let [column] = key_columns::<T>()[..] {
         let mut ids: Vec<&str> = keys
             .iter()
             .filter_map(|k| k.values().first().map(|v| ResourceId::as_str(v)))
@@ -256,16 +256,18 @@ fn keys_condition<K: RecordKey>(keys: &[&K]) -> Condition {
         if let Some(&last) = ids.last() {
             ids.resize(ids.len().next_power_of_two(), last);
         }
-        return Condition::all().add(col(column).is_in(ids));
+        return Condition::all().add(Expr::col(column).is_in(ids));
     }
     keys.iter()
-        .fold(Condition::any(), |c, k| c.add(key_condition(*k)))
+        .fold(Condition::any(), |c, k| c.add(key_condition::<T>(k)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sea_query::{Alias, PostgresQueryBuilder, Query};
+    use crate::store::enterprise::Smes;
+    use crate::store::entity::sme;
+    use sea_orm::sea_query::{PostgresQueryBuilder, Query};
 
     fn sql(ids: &[&str]) -> String {
         let keys: Vec<ResourceId> = ids
@@ -274,21 +276,19 @@ mod tests {
             .collect();
         let refs: Vec<&ResourceId> = keys.iter().collect();
         Query::select()
-            .column(Alias::new("id"))
-            .from(Alias::new("smes"))
-            .cond_where(keys_condition(&refs))
+            .column(sme::Column::Id)
+            .from(sme::Entity)
+            .cond_where(keys_condition::<Smes>(&refs))
             .to_string(PostgresQueryBuilder)
+            .replace('"', "")
     }
 
     #[test]
     fn batches_are_padded_to_a_power_of_two() {
-        assert_eq!(
-            sql(&["a"]),
-            r#"SELECT "id" FROM "smes" WHERE "id" IN ('a')"#
-        );
+        assert_eq!(sql(&["a"]), "SELECT id FROM smes WHERE id IN ('a')");
         assert_eq!(
             sql(&["a", "b", "c"]),
-            r#"SELECT "id" FROM "smes" WHERE "id" IN ('a', 'b', 'c', 'c')"#
+            "SELECT id FROM smes WHERE id IN ('a', 'b', 'c', 'c')"
         );
         assert_eq!(sql(&["a"; 5]).matches("'a'").count(), 8);
     }
@@ -316,6 +316,10 @@ mod runner_tests {
         type Key = ResourceId;
         type Data = Enterprise;
         const COLLECTION: Collection = Collection::Companies;
+
+        fn column(field: crate::domain::Field) -> Option<super::super::table::Column<Self>> {
+            Companies::column(field)
+        }
 
         fn from_row(
             model: <Self::Entity as EntityTrait>::Model,
@@ -363,7 +367,7 @@ mod runner_tests {
         .await
         .expect("connect");
         store.migrate().await.expect("migrate");
-        let id = ResourceId::parse("acme").expect("id");
+        let id = ResourceId::parse("acme").expect("a valid id");
         let data = Enterprise {
             display_name: DisplayName::parse("Acme").expect("name"),
             business_number: None,

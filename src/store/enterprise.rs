@@ -4,14 +4,15 @@
 use std::marker::PhantomData;
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{ExprTrait, Query};
-use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, QueryFilter, QuerySelect};
 
 use super::entity::{company, enterprise_row, participation, program, sme};
-use super::table::{Children, Table, col, live};
+use super::table::{Children, Column, Rows, Table, live};
 use super::{StoreError, opt, valid};
 use crate::domain::{
-    BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, KsicCode, ResourceId, Won,
+    BusinessNumber, Collection, CorporateNumber, DisplayName, Enterprise, Field, KsicCode,
+    ResourceId, Won,
 };
 
 /// An enterprise table.
@@ -23,8 +24,12 @@ pub type Companies = Enterprises<company::Entity>;
 pub type Smes = Enterprises<sme::Entity>;
 
 /// What tells the two enterprise tables apart.
-pub trait EnterpriseEntity: EntityTrait<Model: Send + Sync, ActiveModel: Send> {
+pub trait EnterpriseEntity: super::entity::Resource {
     const COLLECTION: Collection;
+    const ID: Self::Column;
+    const BUSINESS_NUMBER: Self::Column;
+    /// The column of an enterprise field (see `enterprise_entity!`).
+    fn column(field: Field) -> Option<Self::Column>;
     fn into_company(model: Self::Model) -> company::Model;
     fn from_company(row: company::ActiveModel) -> Self::ActiveModel;
     /// The records below an enterprise.
@@ -33,6 +38,12 @@ pub trait EnterpriseEntity: EntityTrait<Model: Send + Sync, ActiveModel: Send> {
 
 impl EnterpriseEntity for company::Entity {
     const COLLECTION: Collection = Collection::Companies;
+    const ID: company::Column = company::Column::Id;
+    const BUSINESS_NUMBER: company::Column = company::Column::BusinessNumber;
+
+    fn column(field: Field) -> Option<company::Column> {
+        company::column(field)
+    }
 
     fn into_company(model: company::Model) -> company::Model {
         model
@@ -51,10 +62,10 @@ impl EnterpriseEntity for company::Entity {
             .to_owned();
         Children {
             collection: Collection::Programs,
-            table: "programs",
-            condition: Condition::all().add(program::Column::HostCompanyId.eq(id.as_str())),
-            descendants: vec![(
-                "participations",
+            rows: Rows::of::<program::Entity>(
+                Condition::all().add(program::Column::HostCompanyId.eq(id.as_str())),
+            ),
+            descendants: vec![Rows::of::<participation::Entity>(
                 Condition::all().add(participation::Column::ProgramId.in_subquery(programs)),
             )],
         }
@@ -63,6 +74,12 @@ impl EnterpriseEntity for company::Entity {
 
 impl EnterpriseEntity for sme::Entity {
     const COLLECTION: Collection = Collection::Smes;
+    const ID: sme::Column = sme::Column::Id;
+    const BUSINESS_NUMBER: sme::Column = sme::Column::BusinessNumber;
+
+    fn column(field: Field) -> Option<sme::Column> {
+        sme::column(field)
+    }
 
     fn into_company(model: sme::Model) -> company::Model {
         enterprise_row!(model => company::Model)
@@ -76,8 +93,9 @@ impl EnterpriseEntity for sme::Entity {
     fn children(id: &ResourceId) -> Children {
         Children {
             collection: Collection::Participations,
-            table: "participations",
-            condition: Condition::all().add(participation::Column::SmeId.eq(id.as_str())),
+            rows: Rows::of::<participation::Entity>(
+                Condition::all().add(participation::Column::SmeId.eq(id.as_str())),
+            ),
             descendants: Vec::new(),
         }
     }
@@ -89,28 +107,35 @@ impl<E: EnterpriseEntity> Table for Enterprises<E> {
     type Data = Enterprise;
     const COLLECTION: Collection = E::COLLECTION;
 
+    fn column(field: Field) -> Option<Column<Self>> {
+        E::column(field)
+    }
+
     fn from_row(model: E::Model) -> Result<(ResourceId, Enterprise), StoreError> {
         let m = E::into_company(model);
         let revision = m.ksic_revision.unwrap_or(0);
         let data = Enterprise {
-            display_name: valid("display_name", DisplayName::parse(&m.display_name))?,
+            display_name: valid(
+                company::Column::DisplayName,
+                DisplayName::parse(&m.display_name),
+            )?,
             business_number: valid(
-                "business_number",
+                company::Column::BusinessNumber,
                 opt(&m.business_number, BusinessNumber::parse),
             )?,
             corporate_number: valid(
-                "corporate_number",
+                company::Column::CorporateNumber,
                 opt(&m.corporate_number, CorporateNumber::parse),
             )?,
             size: m.size.into(),
             ksic: valid(
-                "ksic_code",
+                company::Column::KsicCode,
                 opt(&m.ksic_code, |k| KsicCode::parse(k).map(|c| (c, revision))),
             )?,
             region: m.region.map(Into::into),
             employee_count: m.employee_count,
             annual_revenue_krw: valid(
-                "annual_revenue_krw",
+                company::Column::AnnualRevenueKrw,
                 m.annual_revenue_krw.map(Won::parse).transpose(),
             )?,
         };
@@ -145,11 +170,11 @@ impl<E: EnterpriseEntity> Table for Enterprises<E> {
         };
         let holder = E::find()
             .select_only()
-            .column_as(col("id"), "id")
+            .column(E::ID)
             .filter(
-                live()
-                    .add(col("business_number").eq(number.to_string()))
-                    .add(col("id").ne(id.as_str())),
+                live::<E>()
+                    .add(E::BUSINESS_NUMBER.eq(number.to_string()))
+                    .add(E::ID.ne(id.as_str())),
             )
             .into_tuple::<String>()
             .one(txn)

@@ -5,15 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::{
-    Alias, Condition, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
-};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, JoinType, Order, Query};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 
-use super::query::{Compiler, qualified};
-use super::{Store, StoreError, entity};
+use super::compile::Compiler;
+use super::count::COUNTED;
+use super::entity::participation::{Column as Participation, Entity as Participations};
+use super::entity::program::{Column as Program, Entity as Programs};
+use super::entity::{Resource, company, sme};
+use super::table::delete_time_of;
+use super::{Store, StoreError};
 use crate::domain::{Collection, Filter, GroupKey, MAX_GROUPS, PartnersOf, ResourceId};
-use sea_orm::{EntityTrait, QuerySelect};
 
 /// The totals of one group of programs; `keys` in `group_by` order, `None`
 /// for an unset value.
@@ -37,34 +39,50 @@ pub struct Partner {
     pub total_support_krw: i64,
 }
 
-/// The SQL type a sum is cast to, so every backend returns a 64-bit integer.
-fn integer_type(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::MySql => "SIGNED",
-        _ => "BIGINT",
-    }
+/// A column of `programs`, named with its table.
+fn program(column: Program) -> Expr {
+    Expr::col((Programs, column))
 }
 
-/// `CAST(COALESCE(SUM(table.column), 0) AS BIGINT)`.
-fn sum(backend: DbBackend, table: &str, column: &str) -> String {
-    format!(
-        "CAST(COALESCE(SUM({table}.{column}), 0) AS {})",
-        integer_type(backend)
+/// A column of `participations`, named with its table.
+fn participation(column: Participation) -> Expr {
+    Expr::col((Participations, column))
+}
+
+/// The aliases of an aggregate's outputs.
+const TOTAL: &str = "total";
+const PARTNER: &str = "partner";
+
+/// `CAST(COALESCE(SUM(column), 0) AS BIGINT)`: a sum as a 64-bit integer on
+/// every backend.
+fn sum(backend: DbBackend, column: Expr) -> Expr {
+    let integer = match backend {
+        DbBackend::MySql => "SIGNED",
+        _ => "BIGINT",
+    };
+    Func::cast_as(
+        Func::coalesce([Func::sum(column).into(), Expr::cust("0")]),
+        Alias::new(integer),
     )
+    .into()
 }
 
 /// The expression of a group key over `programs`.
 fn group_expr(backend: DbBackend, key: GroupKey) -> Expr {
     match key {
-        GroupKey::Kind => qualified("programs", "kind"),
-        GroupKey::State => qualified("programs", "state"),
-        GroupKey::Region => qualified("programs", "region"),
-        GroupKey::HostCompany => qualified("programs", "host_company_id"),
-        GroupKey::StartYear => Expr::cust(match backend {
-            DbBackend::Postgres => "CAST(EXTRACT(YEAR FROM programs.start_date) AS BIGINT)",
-            DbBackend::MySql => "CAST(YEAR(programs.start_date) AS SIGNED)",
-            _ => "CAST(strftime('%Y', programs.start_date) AS INTEGER)",
-        }),
+        GroupKey::Kind => program(Program::Kind),
+        GroupKey::State => program(Program::State),
+        GroupKey::Region => program(Program::Region),
+        GroupKey::HostCompany => program(Program::HostCompanyId),
+        // The placeholder of the date is `$1` on PostgreSQL, `?` elsewhere.
+        GroupKey::StartYear => Expr::cust_with_exprs(
+            match backend {
+                DbBackend::Postgres => "CAST(EXTRACT(YEAR FROM $1) AS BIGINT)",
+                DbBackend::MySql => "CAST(YEAR(?) AS SIGNED)",
+                _ => "CAST(strftime('%Y', ?) AS INTEGER)",
+            },
+            [program(Program::StartDate)],
+        ),
     }
 }
 
@@ -80,27 +98,28 @@ fn group_value(
             .map(|y| y.to_string()),
         GroupKey::HostCompany => row
             .try_get::<Option<String>>("", alias)?
-            .map(|id| format!("companies/{id}")),
+            .map(|id| Collection::Companies.name_of(&ResourceId::from_stored(id))),
         _ => row.try_get::<Option<String>>("", alias)?,
     })
 }
 
 /// Whether the record `id` of `E` exists, deleted or not.
-async fn exists<E: EntityTrait>(
-    db: &impl ConnectionTrait,
-    id: &ResourceId,
-) -> Result<bool, StoreError>
+async fn exists<E: Resource>(db: &impl ConnectionTrait, id: &ResourceId) -> Result<bool, StoreError>
 where
-    E::Model: Send + Sync,
     <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
 {
-    let found = E::find_by_id(id.as_str().to_owned())
-        .select_only()
-        .column_as(super::table::col("id"), "id")
-        .into_tuple::<String>()
-        .one(db)
-        .await?;
-    Ok(found.is_some())
+    Ok(delete_time_of::<E>(db, id).await?.is_some())
+}
+
+/// `participations` joined with their programs.
+fn participations_in_programs() -> sea_orm::sea_query::SelectStatement {
+    let mut stmt = Query::select();
+    stmt.from(Participations).join(
+        JoinType::InnerJoin,
+        Programs,
+        program(Program::Id).equals((Participations, Participation::ProgramId)),
+    );
+    stmt
 }
 
 impl Store {
@@ -113,17 +132,12 @@ impl Store {
         group_by: &[GroupKey],
     ) -> Result<Vec<ProgramGroup>, StoreError> {
         let backend = self.backend();
-        let compiler = Compiler {
-            backend,
-            collection: Collection::Programs,
-            table: "programs",
-            qualify: true,
-        };
-        let mut condition = Condition::all().add(qualified("programs", "delete_time").is_null());
+        let compiler = Compiler::<super::Programs>::qualified(backend);
+        let mut condition = Condition::all().add(program(Program::DeleteTime).is_null());
         if let Some(f) = filter {
             condition = condition.add(compiler.filter(f));
         }
-        let grouped = |stmt: &mut SelectStatement| {
+        let grouped = |stmt: &mut sea_orm::sea_query::SelectStatement| {
             for (i, key) in group_by.iter().enumerate() {
                 stmt.expr_as(group_expr(backend, *key), Alias::new(format!("k{i}")));
             }
@@ -134,33 +148,23 @@ impl Store {
         let mut programs = Query::select();
         grouped(&mut programs);
         programs
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-            .expr_as(
-                Expr::cust(sum(backend, "programs", "budget_krw")),
-                Alias::new("total"),
-            )
-            .from(Alias::new("programs"))
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new(COUNTED))
+            .expr_as(sum(backend, program(Program::BudgetKrw)), Alias::new(TOTAL))
+            .from(Programs)
             .cond_where(condition.clone());
 
-        let mut participations = Query::select();
+        let mut participations = participations_in_programs();
         grouped(&mut participations);
         participations
             .expr_as(
-                Expr::cust("COUNT(DISTINCT participations.sme_id)"),
-                Alias::new("n"),
+                Func::count_distinct(participation(Participation::SmeId)),
+                Alias::new(COUNTED),
             )
             .expr_as(
-                Expr::cust(sum(backend, "participations", "support_amount_krw")),
-                Alias::new("total"),
+                sum(backend, participation(Participation::SupportAmountKrw)),
+                Alias::new(TOTAL),
             )
-            .from(Alias::new("participations"))
-            .join(
-                JoinType::InnerJoin,
-                Alias::new("programs"),
-                qualified("programs", "id")
-                    .equals((Alias::new("participations"), Alias::new("program_id"))),
-            )
-            .cond_where(condition.add(qualified("participations", "delete_time").is_null()));
+            .cond_where(condition.add(participation(Participation::DeleteTime).is_null()));
 
         let read = |rows: Vec<QueryResult>| -> Result<Vec<GroupRow>, StoreError> {
             rows.iter()
@@ -170,8 +174,8 @@ impl Store {
                         .enumerate()
                         .map(|(i, k)| group_value(row, *k, &format!("k{i}")))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let n: i64 = row.try_get("", "n")?;
-                    let total: i64 = row.try_get("", "total")?;
+                    let n: i64 = row.try_get("", COUNTED)?;
+                    let total: i64 = row.try_get("", TOTAL)?;
                     Ok((keys, n, total))
                 })
                 .collect()
@@ -184,8 +188,16 @@ impl Store {
                 .collect()
         };
         let lease = self.read.one().await?;
-        let reader = self.reader(&lease).await?;
-        for (keys, n, total) in read(reader.query_all(&programs).await?)? {
+        let (programs, participations) = self
+            .read_in(&lease, async |reader| {
+                Ok((
+                    reader.query_all(&programs).await?,
+                    reader.query_all(&participations).await?,
+                ))
+            })
+            .await?;
+        drop(lease);
+        for (keys, n, total) in read(programs)? {
             groups.insert(
                 order(&keys),
                 ProgramGroup {
@@ -197,13 +209,12 @@ impl Store {
                 },
             );
         }
-        for (keys, n, total) in read(reader.query_all(&participations).await?)? {
+        for (keys, n, total) in read(participations)? {
             if let Some(g) = groups.get_mut(&order(&keys)) {
                 g.sme_count = n;
                 g.total_support_krw = total;
             }
         }
-        super::finish_read(reader).await?;
         Ok(groups.into_values().collect())
     }
 
@@ -216,74 +227,70 @@ impl Store {
         after: Option<(i64, &ResourceId)>,
         size: u64,
     ) -> Result<Vec<Partner>, StoreError> {
-        let lease = self.read.one().await?;
-        let reader = self.reader(&lease).await?;
-        let exists = match of {
-            PartnersOf::Company(id) => exists::<entity::company::Entity>(&reader, id).await?,
-            PartnersOf::Sme(id) => exists::<entity::sme::Entity>(&reader, id).await?,
-        };
-        if !exists {
-            super::finish_read(reader).await?;
-            return Err(StoreError::NotFound {
-                name: of.collection().name_of(of.id()),
-            });
-        }
         let backend = self.backend();
         let (partner, own) = match of {
             PartnersOf::Company(_) => (
-                "participations.sme_id",
-                qualified("programs", "host_company_id"),
+                participation(Participation::SmeId),
+                program(Program::HostCompanyId),
             ),
             PartnersOf::Sme(_) => (
-                "programs.host_company_id",
-                qualified("participations", "sme_id"),
+                program(Program::HostCompanyId),
+                participation(Participation::SmeId),
             ),
         };
-        let total = sum(backend, "participations", "support_amount_krw");
-        let mut stmt = Query::select();
-        stmt.expr_as(Expr::cust(partner), Alias::new("partner"))
+        let total = sum(backend, participation(Participation::SupportAmountKrw));
+        let mut stmt = participations_in_programs();
+        stmt.expr_as(partner.clone(), Alias::new(PARTNER))
             .expr_as(
-                Expr::cust("COUNT(DISTINCT participations.program_id)"),
-                Alias::new("n"),
+                Func::count_distinct(participation(Participation::ProgramId)),
+                Alias::new(COUNTED),
             )
-            .expr_as(Expr::cust(total.clone()), Alias::new("total"))
-            .from(Alias::new("participations"))
-            .join(
-                JoinType::InnerJoin,
-                Alias::new("programs"),
-                qualified("programs", "id")
-                    .equals((Alias::new("participations"), Alias::new("program_id"))),
-            )
-            .and_where(qualified("participations", "delete_time").is_null())
-            .and_where(qualified("programs", "delete_time").is_null())
+            .expr_as(total.clone(), Alias::new(TOTAL))
+            .and_where(participation(Participation::DeleteTime).is_null())
+            .and_where(program(Program::DeleteTime).is_null())
             .and_where(own.eq(of.id().as_str()))
-            .add_group_by([Expr::cust(partner)])
-            .order_by(Alias::new("total"), Order::Desc)
-            .order_by(Alias::new("partner"), Order::Asc)
+            .add_group_by([partner.clone()])
+            .order_by(Alias::new(TOTAL), Order::Desc)
+            .order_by(Alias::new(PARTNER), Order::Asc)
             .limit(size + 1);
         if let Some((t, id)) = after {
             stmt.cond_having(
-                Condition::any().add(Expr::cust(total.clone()).lt(t)).add(
+                Condition::any().add(total.clone().lt(t)).add(
                     Condition::all()
-                        .add(Expr::cust(total).eq(t))
-                        .add(Expr::cust(partner).gt(id.as_str())),
+                        .add(total.eq(t))
+                        .add(partner.gt(id.as_str())),
                 ),
             );
         }
-        let partners = reader
-            .query_all(&stmt)
-            .await?
-            .iter()
+        let lease = self.read.one().await?;
+        let rows = self
+            .read_in(&lease, async |reader| {
+                let exists = match of {
+                    PartnersOf::Company(id) => exists::<company::Entity>(reader, id).await?,
+                    PartnersOf::Sme(id) => exists::<sme::Entity>(reader, id).await?,
+                };
+                if exists {
+                    Ok(Some(reader.query_all(&stmt).await?))
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?;
+        drop(lease);
+        let Some(rows) = rows else {
+            return Err(StoreError::NotFound {
+                name: of.collection().name_of(of.id()),
+            });
+        };
+        rows.iter()
             .map(|row| {
-                let id: String = row.try_get("", "partner")?;
+                let id: String = row.try_get("", PARTNER)?;
                 Ok(Partner {
                     id: ResourceId::from_stored(id),
-                    program_count: row.try_get("", "n")?,
-                    total_support_krw: row.try_get("", "total")?,
+                    program_count: row.try_get("", COUNTED)?,
+                    total_support_krw: row.try_get("", TOTAL)?,
                 })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        super::finish_read(reader).await?;
-        Ok(partners)
+            .collect()
     }
 }

@@ -3,37 +3,41 @@
 //! later join the same transaction).
 
 mod coalesce;
+mod compile;
+mod count;
 pub mod deadline;
 mod enterprise;
 mod entity;
 mod error;
 mod insight;
+mod list;
 mod participation;
 mod pool;
 mod program;
-mod query;
 mod request_id;
 mod table;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::IntoIden;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseExecutor, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    EntityName, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 use crate::domain::{Cursor, etag_for};
 
+pub use count::EXACT_COUNT_LIMIT;
 pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
 pub use insight::{Partner, ProgramGroup};
+pub use list::PageQuery;
 pub use participation::Participations;
 pub use pool::{OVERLOADED_RETRY_AFTER, QueueConfig, QueueStats};
 pub use program::Programs;
-pub use query::{EXACT_COUNT_LIMIT, PageQuery};
 pub use request_id::{Created, CreatedMany, RequestKey};
 pub use table::{Children, RecordKey, Table};
 
@@ -157,7 +161,7 @@ pub struct Store {
     read: pool::Pool,
     write: pool::Pool,
     /// Recent planner estimates of `total_size`, by query.
-    estimates: query::Estimates,
+    estimates: count::Estimates,
     /// Point reads arriving together, batched into one statement.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
 }
@@ -233,7 +237,7 @@ impl Store {
             config: config.clone(),
             read,
             write,
-            estimates: query::Estimates::default(),
+            estimates: count::Estimates::default(),
             coalescer: Default::default(),
         })
     }
@@ -376,15 +380,19 @@ impl Store {
 
     /// Whether any company, SME or program is stored, deleted or not.
     pub async fn has_records(&self) -> Result<bool, StoreError> {
-        let any = |table: &'static str| {
-            sea_orm::sea_query::Query::select()
-                .expr(sea_orm::sea_query::Expr::val(1))
-                .from(sea_orm::sea_query::Alias::new(table))
+        use sea_orm::sea_query::{Expr, Query};
+        let tables = [
+            entity::company::Entity.into_iden(),
+            entity::sme::Entity.into_iden(),
+            entity::program::Entity.into_iden(),
+        ];
+        for table in tables {
+            let any = Query::select()
+                .expr(Expr::val(1))
+                .from(table)
                 .limit(1)
-                .to_owned()
-        };
-        for table in ["companies", "smes", "programs"] {
-            if self.read.unqueued().query_one(&any(table)).await?.is_some() {
+                .to_owned();
+            if self.read.unqueued().query_one(&any).await?.is_some() {
                 return Ok(true);
             }
         }
@@ -399,11 +407,19 @@ impl Store {
     /// read through until autovacuum comes by.
     pub async fn analyze(&self) -> Result<(), StoreError> {
         let sql = match self.backend() {
-            DbBackend::MySql => "ANALYZE TABLE companies, smes, programs, participations",
-            DbBackend::Postgres => "VACUUM ANALYZE",
-            _ => "ANALYZE",
+            DbBackend::MySql => {
+                let tables = [
+                    entity::company::Entity.table_name(),
+                    entity::sme::Entity.table_name(),
+                    entity::program::Entity.table_name(),
+                    entity::participation::Entity.table_name(),
+                ];
+                format!("ANALYZE TABLE {}", tables.join(", "))
+            }
+            DbBackend::Postgres => "VACUUM ANALYZE".to_owned(),
+            _ => "ANALYZE".to_owned(),
         };
-        self.write.unqueued().execute_unprepared(sql).await?;
+        self.write.unqueued().execute_unprepared(&sql).await?;
         Ok(())
     }
 
@@ -456,6 +472,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `read` on a reader within `lease` (see [`Store::reader`]) and
+    /// ends the read.
+    async fn read_in<R>(
+        &self,
+        lease: &pool::Lease,
+        read: impl AsyncFnOnce(&DatabaseExecutor<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let reader = self.reader(lease).await?;
+        let out = read(&reader).await?;
+        finish_read(reader).await?;
+        Ok(out)
+    }
+}
+
 /// Ends a read begun by [`Store::reader`].
 async fn finish_read(reader: DatabaseExecutor<'_>) -> Result<(), StoreError> {
     if let DatabaseExecutor::OwnedTransaction(txn) = reader {
@@ -481,10 +512,10 @@ fn backend_of(url: &str) -> Result<DbBackend, StoreError> {
 /// A value read back from the database, which must parse: one that does not
 /// was changed by hand, outside this service.
 fn valid<T, E: std::fmt::Display>(
-    column: &'static str,
+    column: impl sea_orm::IdenStatic,
     parsed: Result<T, E>,
 ) -> Result<T, StoreError> {
-    parsed.map_err(|e| StoreError::corrupt(column, e))
+    parsed.map_err(|e| StoreError::corrupt(column.as_str(), e))
 }
 
 /// Parses an optional stored text.

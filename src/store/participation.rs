@@ -6,9 +6,11 @@ use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFil
 use super::entity::{participation, program, sme};
 use super::error::Reference;
 use super::program::check_reference;
-use super::table::{Children, Table, live};
+use super::table::{Children, Table, delete_time_of, live};
 use super::{Page, PageQuery, Store, StoreError, valid};
-use crate::domain::{Collection, Outcome, Participation, ParticipationName, ResourceId, Won};
+use crate::domain::{
+    Collection, Field, Outcome, Participation, ParticipationName, ResourceId, Won,
+};
 
 /// The `participations` table.
 pub struct Participations;
@@ -19,8 +21,15 @@ impl Table for Participations {
     type Data = Participation;
     const COLLECTION: Collection = Collection::Participations;
 
+    fn column(field: Field) -> Option<participation::Column> {
+        participation::column(field)
+    }
+
     fn from_row(m: participation::Model) -> Result<(ParticipationName, Participation), StoreError> {
-        let outcomes: Vec<Outcome> = valid("outcomes", serde_json::from_str(&m.outcomes))?;
+        let outcomes: Vec<Outcome> = valid(
+            participation::Column::Outcomes,
+            serde_json::from_str(&m.outcomes),
+        )?;
         let key = ParticipationName {
             program: ResourceId::from_stored(m.program_id),
             participation: ResourceId::from_stored(m.id),
@@ -28,7 +37,7 @@ impl Table for Participations {
         let data = Participation {
             sme: ResourceId::from_stored(m.sme_id),
             support_amount_krw: valid(
-                "support_amount",
+                participation::Column::SupportAmountKrw,
                 m.support_amount_krw.map(Won::parse).transpose(),
             )?,
             joined_date: m.joined_date,
@@ -68,17 +77,16 @@ impl Table for Participations {
             txn,
             Reference::Program,
             Collection::Programs.name_of(program),
-            program.as_str(),
+            program,
         )
         .await?;
         let sme_name = Collection::Smes.name_of(&data.sme);
-        check_reference::<sme::Entity>(txn, Reference::Sme, sme_name.clone(), data.sme.as_str())
-            .await?;
+        check_reference::<sme::Entity>(txn, Reference::Sme, sme_name.clone(), &data.sme).await?;
         let other = participation::Entity::find()
             .select_only()
             .column(participation::Column::Id)
             .filter(
-                live()
+                live::<participation::Entity>()
                     .add(participation::Column::ProgramId.eq(program.as_str()))
                     .add(participation::Column::SmeId.eq(data.sme.as_str()))
                     .add(participation::Column::Id.ne(key.participation.as_str())),
@@ -117,14 +125,11 @@ impl Store {
             // Its own statement, its connection given back before the page
             // takes one.
             let lease = self.read.one().await?;
-            let reader = self.reader(&lease).await?;
-            let exists = program::Entity::find_by_id(p.as_str())
-                .select_only()
-                .column(program::Column::Id)
-                .into_tuple::<String>()
-                .one(&reader)
+            let exists = self
+                .read_in(&lease, async |reader| {
+                    delete_time_of::<program::Entity>(reader, p).await
+                })
                 .await?;
-            super::finish_read(reader).await?;
             drop(lease);
             if exists.is_none() {
                 return Err(StoreError::ReferenceMissing {

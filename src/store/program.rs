@@ -1,13 +1,13 @@
 //! Programs, hosted by companies.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction};
 
-use super::entity::{company, participation, program};
+use super::entity::{Resource, company, participation, program};
 use super::error::Reference;
-use super::table::{Children, Table};
+use super::table::{Children, Rows, Table, delete_time_of};
 use super::{StoreError, valid};
-use crate::domain::{Collection, DisplayName, Funder, Program, ResourceId, Won};
+use crate::domain::{Collection, DisplayName, Field, Funder, Program, ResourceId, Won};
 
 /// The `programs` table.
 pub struct Programs;
@@ -21,7 +21,7 @@ struct StoredFunder {
 
 /// A JSON array column; NULL is the empty list.
 fn json_list<T: serde::de::DeserializeOwned>(
-    column: &'static str,
+    column: program::Column,
     text: Option<&str>,
 ) -> Result<Vec<T>, StoreError> {
     text.map_or(Ok(Vec::new()), |t| valid(column, serde_json::from_str(t)))
@@ -36,24 +36,16 @@ fn json_text<T: serde::Serialize>(items: impl Iterator<Item = T>) -> Option<Stri
 
 /// The record `id` of `E`, which `reference` points to, must exist and be
 /// live.
-pub(super) async fn check_reference<E: EntityTrait>(
+pub(super) async fn check_reference<E: Resource>(
     db: &impl ConnectionTrait,
     reference: Reference,
     name: String,
-    id: &str,
+    id: &ResourceId,
 ) -> Result<(), StoreError>
 where
-    E::Model: Send + Sync,
     <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
 {
-    use sea_orm::QuerySelect;
-    let delete_time = E::find_by_id(id.to_owned())
-        .select_only()
-        .column_as(super::table::col("delete_time"), "delete_time")
-        .into_tuple::<Option<chrono::DateTime<chrono::Utc>>>()
-        .one(db)
-        .await?;
-    match delete_time {
+    match delete_time_of::<E>(db, id).await? {
         None => Err(StoreError::ReferenceMissing { reference, name }),
         Some(Some(_)) => Err(StoreError::ReferenceDeleted { reference, name }),
         Some(None) => Ok(()),
@@ -66,9 +58,16 @@ impl Table for Programs {
     type Data = Program;
     const COLLECTION: Collection = Collection::Programs;
 
+    fn column(field: Field) -> Option<program::Column> {
+        program::column(field)
+    }
+
     fn from_row(m: program::Model) -> Result<(ResourceId, Program), StoreError> {
         let data = Program {
-            display_name: valid("display_name", DisplayName::parse(&m.display_name))?,
+            display_name: valid(
+                program::Column::DisplayName,
+                DisplayName::parse(&m.display_name),
+            )?,
             description: m.description,
             host_company: ResourceId::from_stored(m.host_company_id),
             kind: m.kind.into(),
@@ -76,18 +75,24 @@ impl Table for Programs {
             state: m.state.into(),
             start_date: m.start_date,
             end_date: m.end_date,
-            budget_krw: valid("budget_krw", m.budget_krw.map(Won::parse).transpose())?,
-            co_hosts: json_list::<String>("co_hosts", m.co_hosts.as_deref())?
+            budget_krw: valid(
+                program::Column::BudgetKrw,
+                m.budget_krw.map(Won::parse).transpose(),
+            )?,
+            co_hosts: json_list::<String>(program::Column::CoHosts, m.co_hosts.as_deref())?
                 .into_iter()
                 .map(ResourceId::from_stored)
                 .collect(),
-            funders: json_list::<StoredFunder>("funders", m.funders.as_deref())?
+            funders: json_list::<StoredFunder>(program::Column::Funders, m.funders.as_deref())?
                 .into_iter()
                 .map(|f| {
                     Ok(Funder {
-                        display_name: valid("funders", DisplayName::parse(&f.display_name))?,
+                        display_name: valid(
+                            program::Column::Funders,
+                            DisplayName::parse(&f.display_name),
+                        )?,
                         contribution_krw: valid(
-                            "funders",
+                            program::Column::Funders,
                             f.contribution_krw.map(Won::parse).transpose(),
                         )?,
                     })
@@ -135,7 +140,7 @@ impl Table for Programs {
             .map(|c| (Reference::CoHost, c));
         for (reference, id) in host.chain(co_hosts) {
             let name = Collection::Companies.name_of(id);
-            check_reference::<company::Entity>(txn, reference, name, id.as_str()).await?;
+            check_reference::<company::Entity>(txn, reference, name, id).await?;
         }
         Ok(())
     }
@@ -144,8 +149,9 @@ impl Table for Programs {
     fn children(key: &ResourceId) -> Option<Children> {
         Some(Children {
             collection: Collection::Participations,
-            table: "participations",
-            condition: Condition::all().add(participation::Column::ProgramId.eq(key.as_str())),
+            rows: Rows::of::<participation::Entity>(
+                Condition::all().add(participation::Column::ProgramId.eq(key.as_str())),
+            ),
             descendants: Vec::new(),
         })
     }

@@ -7,31 +7,34 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use std::str::FromStr;
-
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr, ValueType};
+use sea_orm::sea_query::{Alias, Asterisk, DynIden, Expr, ExprTrait, IntoIden, Query, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityName, EntityTrait,
-    FromQueryResult, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Value,
+    Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Iterable, ModelTrait,
+    PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
 };
 
-use super::query::{self, Compiler, total_size};
+use super::count::COUNTED;
+use super::entity::{KeepRow, Kept, KeptRow, Resource};
 use super::request_id::{self, Created, CreatedMany, RequestKey};
-use super::{Page, PageQuery, Store, StoreError, Stored, now};
-use crate::domain::{Collection, Cursor, Literal, Order, ResourceId};
+use super::{Store, StoreError, Stored, now};
+use crate::domain::{Collection, Field, Literal, Order, ResourceId};
 
 /// How often a write runs again after colliding with a concurrent writer.
 const MAX_ATTEMPTS: usize = 5;
 
 /// What a resource table has of its own.
 pub trait Table: Send + Sync + 'static {
-    type Entity: EntityTrait<Model: Send + Sync, ActiveModel: Send>;
+    type Entity: Resource;
     /// What identifies a record: its id, or its parent's id and its own.
     type Key: RecordKey;
     /// The validated resource.
     type Data: Clone + Send + Sync;
 
     const COLLECTION: Collection;
+
+    /// The column a field of [`Self::COLLECTION`] is kept in; `None` for a
+    /// traversal to another table (and for other collections' fields).
+    fn column(field: Field) -> Option<Column<Self>>;
 
     /// The key and data of a row (the bookkeeping columns are read by
     /// [`Table`]'s shared code).
@@ -54,21 +57,20 @@ pub trait Table: Send + Sync + 'static {
     fn children(key: &Self::Key) -> Option<Children>;
 }
 
-type Model<T> = <<T as Table>::Entity as EntityTrait>::Model;
+pub(super) type Model<T> = <<T as Table>::Entity as EntityTrait>::Model;
 type Active<T> = <<T as Table>::Entity as EntityTrait>::ActiveModel;
+/// A column of a table.
+pub type Column<T> = <<T as Table>::Entity as EntityTrait>::Column;
 
-/// The key of a record: the columns that identify its row.
+/// The key of a record: the values of its row's primary key.
 pub trait RecordKey: Clone + Send + Sync {
-    /// The key columns, in page order after `create_time`.
-    const COLUMNS: &'static [&'static str];
-    /// The values of [`Self::COLUMNS`].
+    /// The values of the table's primary key columns, in their order.
     fn values(&self) -> Vec<&ResourceId>;
     /// The full resource name.
     fn name(&self, collection: Collection) -> String;
 }
 
 impl RecordKey for ResourceId {
-    const COLUMNS: &'static [&'static str] = &["id"];
     fn values(&self) -> Vec<&ResourceId> {
         vec![self]
     }
@@ -78,7 +80,6 @@ impl RecordKey for ResourceId {
 }
 
 impl RecordKey for crate::domain::ParticipationName {
-    const COLUMNS: &'static [&'static str] = &["program_id", "id"];
     fn values(&self) -> Vec<&ResourceId> {
         vec![&self.program, &self.participation]
     }
@@ -91,37 +92,47 @@ fn name_of<T: Table>(key: &T::Key) -> String {
     key.name(T::COLLECTION)
 }
 
+/// The primary key columns of `T`'s table, in page order after the order's
+/// own keys.
+pub(super) fn key_columns<T: Table>() -> Vec<Column<T>> {
+    <T::Entity as EntityTrait>::PrimaryKey::iter()
+        .map(PrimaryKeyToColumn::into_column)
+        .collect()
+}
+
+/// The column that identifies a record among its siblings (`id`).
+pub(super) fn id_column<T: Table>() -> Column<T> {
+    let mut keys = key_columns::<T>();
+    // Every resource table has a primary key; its last column is the id.
+    match keys.pop() {
+        Some(id) => id,
+        None => unreachable!("{:?} has no primary key", T::COLLECTION),
+    }
+}
+
 /// The row of `key`.
-pub(super) fn key_condition<K: RecordKey>(key: &K) -> Condition {
-    K::COLUMNS
-        .iter()
+pub(super) fn key_condition<T: Table>(key: &T::Key) -> Condition {
+    key_columns::<T>()
+        .into_iter()
         .zip(key.values())
         .fold(Condition::all(), |c, (column, value)| {
-            c.add(col(column).eq(value.as_str()))
+            c.add(Expr::col(column).eq(value.as_str()))
         })
 }
 
-/// A column every resource table has, read from a row by name.
-fn bookkeeping<T: Table, V: ValueType>(
-    model: &Model<T>,
-    column: &'static str,
-) -> Result<V, StoreError> {
-    let c = <T::Entity as EntityTrait>::Column::from_str(column)
-        .map_err(|_| StoreError::corrupt(column, "the column is missing"))?;
-    V::try_from(model.get(c)).map_err(|e| StoreError::corrupt(column, e))
-}
-
 /// The values of `order`'s keys in a row, for the next page's cursor.
-fn order_values<T: Table>(model: &Model<T>, order: &Order) -> Result<Vec<Literal>, StoreError> {
+pub(super) fn order_values<T: Table>(
+    model: &Model<T>,
+    order: &Order,
+) -> Result<Vec<Literal>, StoreError> {
     order
         .keys
         .iter()
         .map(|k| {
-            let name = query::column(k.field)
+            let c = T::column(k.field)
                 .ok_or_else(|| StoreError::corrupt("order_by", "orders by a traversal"))?;
-            let c = <T::Entity as EntityTrait>::Column::from_str(name)
-                .map_err(|_| StoreError::corrupt(name, "the column is missing"))?;
-            literal(model.get(c)).ok_or_else(|| StoreError::corrupt(name, "cannot order by it"))
+            literal(model.get(c))
+                .ok_or_else(|| StoreError::corrupt("order_by", "cannot order by it"))
         })
         .collect()
 }
@@ -145,65 +156,102 @@ fn literal(value: Value) -> Option<Literal> {
 
 /// A row as a stored resource.
 pub(super) fn decode<T: Table>(model: Model<T>) -> Result<(T::Key, Stored<T::Data>), StoreError> {
-    let create_time = bookkeeping::<T, _>(&model, "create_time")?;
-    let update_time = bookkeeping::<T, _>(&model, "update_time")?;
-    let delete_time = bookkeeping::<T, _>(&model, "delete_time")?;
-    let revision = bookkeeping::<T, _>(&model, "revision")?;
-    let demo = bookkeeping::<T, _>(&model, "demo")?;
+    let kept = model.kept();
     let (key, data) = T::from_row(model)?;
     let stored = Stored {
         name: name_of::<T>(&key),
         data,
-        create_time,
-        update_time,
-        delete_time,
-        revision,
-        demo,
+        create_time: kept.create_time,
+        update_time: kept.update_time,
+        delete_time: kept.delete_time,
+        revision: kept.revision,
+        demo: kept.demo,
     };
     Ok((key, stored))
 }
 
 /// A stored resource as a row to write.
-fn encode<T: Table>(key: &T::Key, stored: &Stored<T::Data>) -> Result<Active<T>, StoreError> {
+fn encode<T: Table>(key: &T::Key, stored: &Stored<T::Data>) -> Active<T> {
     let mut row = T::to_row(key, &stored.data);
-    let values: [(&'static str, Value); 5] = [
-        ("create_time", stored.create_time.into()),
-        ("update_time", stored.update_time.into()),
-        ("delete_time", stored.delete_time.into()),
-        ("revision", stored.revision.into()),
-        ("demo", stored.demo.into()),
-    ];
-    for (column, value) in values {
-        let c = <T::Entity as EntityTrait>::Column::from_str(column)
-            .map_err(|_| StoreError::corrupt(column, "the column is missing"))?;
-        row.try_set(c, value)?;
-    }
-    Ok(row)
+    row.keep(Kept {
+        create_time: stored.create_time,
+        update_time: stored.update_time,
+        delete_time: stored.delete_time,
+        revision: stored.revision,
+        demo: stored.demo,
+    });
+    row
 }
 
 /// The records below a record.
 pub struct Children {
     /// The direct children, which are counted.
     pub collection: Collection,
-    pub table: &'static str,
-    pub condition: Condition,
+    pub rows: Rows,
     /// Deeper descendants, deleted first by a forced delete.
-    pub descendants: Vec<(&'static str, Condition)>,
+    pub descendants: Vec<Rows>,
 }
 
-pub(super) fn col(name: &'static str) -> Expr {
-    Expr::col(Alias::new(name))
+/// The rows of one resource table matching a condition, with the
+/// bookkeeping columns a cascade writes.
+pub struct Rows {
+    table: DynIden,
+    delete_time: DynIden,
+    update_time: DynIden,
+    revision: DynIden,
+    condition: Condition,
 }
 
-pub(super) fn live() -> Condition {
-    Condition::all().add(col("delete_time").is_null())
+impl Rows {
+    /// The rows of `E`'s table matching `condition`.
+    pub fn of<E: Resource>(condition: Condition) -> Self {
+        Self {
+            table: E::default().into_iden(),
+            delete_time: E::DELETE_TIME.into_iden(),
+            update_time: E::UPDATE_TIME.into_iden(),
+            revision: E::REVISION.into_iden(),
+            condition,
+        }
+    }
+
+    /// The live ones among them.
+    fn live(&self) -> Condition {
+        self.condition
+            .clone()
+            .add(Expr::col(self.delete_time.clone()).is_null())
+    }
+}
+
+/// The live rows of `E`.
+pub(super) fn live<E: Resource>() -> Condition {
+    Condition::all().add(Expr::col(E::DELETE_TIME).is_null())
+}
+
+/// Whether the record `id` of `E` exists (`None`), and if so when it was
+/// deleted: `Some(None)` for a live one.
+pub(super) async fn delete_time_of<E: Resource>(
+    db: &impl ConnectionTrait,
+    id: &ResourceId,
+) -> Result<Option<Option<DateTime<Utc>>>, StoreError>
+where
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
+{
+    Ok(E::find_by_id(id.as_str().to_owned())
+        .select_only()
+        .column(E::DELETE_TIME)
+        .into_tuple::<Option<DateTime<Utc>>>()
+        .one(db)
+        .await?)
 }
 
 async fn find<T: Table>(
     db: &impl ConnectionTrait,
     key: &T::Key,
 ) -> Result<Option<Stored<T::Data>>, StoreError> {
-    let row = T::Entity::find().filter(key_condition(key)).one(db).await?;
+    let row = T::Entity::find()
+        .filter(key_condition::<T>(key))
+        .one(db)
+        .await?;
     Ok(row.map(decode::<T>).transpose()?.map(|(_, stored)| stored))
 }
 
@@ -216,7 +264,7 @@ async fn find_for_write<T: Table>(
     etag: Option<&str>,
 ) -> Result<Stored<T::Data>, StoreError> {
     let row = T::Entity::find()
-        .filter(key_condition(key))
+        .filter(key_condition::<T>(key))
         .lock_exclusive()
         .one(txn)
         .await?;
@@ -245,8 +293,11 @@ async fn write_revision<T: Table>(
     next: &Stored<T::Data>,
 ) -> Result<(), StoreError> {
     let res = T::Entity::update_many()
-        .set(encode::<T>(key, next)?)
-        .filter(key_condition(key).add(col("revision").eq(current.revision)))
+        .set(encode::<T>(key, next))
+        .filter(
+            key_condition::<T>(key)
+                .add(Expr::col(<T::Entity as Resource>::REVISION).eq(current.revision)),
+        )
         .exec(txn)
         .await?;
     if res.rows_affected == 1 {
@@ -255,44 +306,42 @@ async fn write_revision<T: Table>(
         // The row is locked, so this means it changed under the lock: a bug,
         // not a race; never write blindly over it.
         Err(StoreError::corrupt(
-            "revision",
+            "write",
             format!("{} changed while locked", current.name),
         ))
     }
 }
 
-/// Soft-deletes every live row of `table` matching `condition`.
+/// Soft-deletes every live row of `rows`.
 async fn cascade_delete(
     txn: &DatabaseTransaction,
-    table: &'static str,
-    condition: Condition,
+    rows: &Rows,
     t: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let stmt = Query::update()
-        .table(Alias::new(table))
-        .value(Alias::new("delete_time"), t)
-        .value(Alias::new("update_time"), t)
-        .value(Alias::new("revision"), col("revision").add(1))
-        .cond_where(condition.add(live()))
+        .table(rows.table.clone())
+        .value(rows.delete_time.clone(), t)
+        .value(rows.update_time.clone(), t)
+        .value(
+            rows.revision.clone(),
+            Expr::col(rows.revision.clone()).add(1),
+        )
+        .cond_where(rows.live())
         .to_owned();
     Ok(txn.execute(&stmt).await?.rows_affected())
 }
 
-/// Number of live rows of `table` matching `condition`.
-async fn count_live(
-    db: &impl ConnectionTrait,
-    table: &'static str,
-    condition: Condition,
-) -> Result<u64, StoreError> {
+/// Number of live rows of `rows`.
+async fn count_live(db: &impl ConnectionTrait, rows: &Rows) -> Result<u64, StoreError> {
     let count: SimpleExpr = Expr::col(Asterisk).count();
     let stmt = Query::select()
-        .expr_as(count, Alias::new("n"))
-        .from(Alias::new(table))
-        .cond_where(condition.add(live()))
+        .expr_as(count, Alias::new(COUNTED))
+        .from(rows.table.clone())
+        .cond_where(rows.live())
         .to_owned();
     let row = db.query_one(&stmt).await?;
     let n: i64 = match row {
-        Some(row) => row.try_get("", "n")?,
+        Some(row) => row.try_get("", COUNTED)?,
         None => 0,
     };
     Ok(<u64 as TryFrom<i64>>::try_from(n).unwrap_or(0))
@@ -372,7 +421,7 @@ impl Store {
             if let Some(request) = request {
                 request_id::record(&txn, request, response(&stored), t).await?;
             }
-            T::Entity::insert(encode::<T>(key, &stored)?)
+            T::Entity::insert(encode::<T>(key, &stored))
                 .exec_without_returning(&*txn)
                 .await?;
             Ok(Created::New(stored))
@@ -411,7 +460,7 @@ impl Store {
                     .await
                     .map_err(|e| if e.is_retryable() { e } else { item(e) })?;
                 let stored = Stored::new(name_of::<T>(key), data.clone(), t, false);
-                T::Entity::insert(encode::<T>(key, &stored)?)
+                T::Entity::insert(encode::<T>(key, &stored))
                     .exec_without_returning(&*txn)
                     .await?;
                 created.push(stored);
@@ -432,7 +481,7 @@ impl Store {
     ) -> Result<Vec<Stored<T::Data>>, StoreError> {
         let condition = keys
             .iter()
-            .fold(Condition::any(), |c, k| c.add(key_condition(k)));
+            .fold(Condition::any(), |c, k| c.add(key_condition::<T>(k)));
         let lease = self.read.one().await?;
         let reader = self.reader(&lease).await?;
         let rows = T::Entity::find().filter(condition).all(&reader).await?;
@@ -465,13 +514,10 @@ impl Store {
             return Ok(0);
         }
         let n = rows.len() as u64;
-        let models = rows
-            .into_iter()
-            .map(|(key, data, t)| {
-                let stored = Stored::new(name_of::<T>(&key), data, t, false);
-                encode::<T>(&key, &stored)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let models = rows.into_iter().map(|(key, data, t)| {
+            let stored = Stored::new(name_of::<T>(&key), data, t, false);
+            encode::<T>(&key, &stored)
+        });
         T::Entity::insert_many(models)
             .exec_without_returning(self.write.unqueued())
             .await?;
@@ -506,140 +552,6 @@ impl Store {
             }?;
         found.ok_or_else(|| StoreError::NotFound {
             name: name_of::<T>(key),
-        })
-    }
-
-    /// One page of a whole collection.
-    pub async fn list<T: Table>(&self, page: &PageQuery) -> Result<Page<T::Data>, StoreError> {
-        self.list_in::<T>(Condition::all(), page).await
-    }
-
-    /// One page of the records matching `scope`, the page's filter and
-    /// search, in the page's order.
-    pub(super) async fn list_in<T: Table>(
-        &self,
-        scope: Condition,
-        page: &PageQuery,
-    ) -> Result<Page<T::Data>, StoreError> {
-        let table = T::Entity::default().table_name();
-        let compiler = Compiler {
-            backend: self.backend(),
-            collection: T::COLLECTION,
-            table,
-            qualify: false,
-        };
-        let keys = <T::Key as RecordKey>::COLUMNS;
-        let mut filter = scope;
-        if !page.show_deleted {
-            filter = filter.add(live());
-        }
-        if let Some(f) = &page.filter {
-            filter = filter.add(compiler.filter(f));
-        }
-        if let Some(s) = &page.search {
-            filter = filter.add(compiler.search(s));
-        }
-        let mut select = T::Entity::find().filter(filter);
-        // The matching rows, unordered and unlimited: what is counted.
-        let matching = select.clone().into_query();
-        if let Some(cursor) = &page.after {
-            select = select.filter(compiler.after(&page.order, keys, cursor));
-        }
-        for (expr, dir, nulls) in compiler.order_by(&page.order, keys) {
-            select = match nulls {
-                Some(nulls) => select.order_by_with_nulls(expr, dir, nulls),
-                None => select.order_by(expr, dir),
-            };
-        }
-        let counting = page.after.is_none()
-            && page.want_total
-            && (page.filter.is_some() || page.search.is_some());
-        // A counted first page takes a second connection for its count
-        // only when one is free now, together with the first: a call never
-        // waits for a connection while it holds one.
-        let lease = if counting {
-            self.read.up_to_two().await?
-        } else {
-            self.read.one().await?
-        };
-        let reader = self.reader(&lease).await?;
-        // A search's first page may be sorted and counted in one statement
-        // (PostgreSQL, few matches expected).
-        let one_pass = if counting && page.search.is_some() {
-            query::first_page_in_one_pass(
-                &reader,
-                &self.estimates,
-                matching.clone(),
-                table,
-                compiler.order_by(&page.order, keys),
-                page.size + 1,
-            )
-            .await?
-        } else {
-            None
-        };
-        let rows = select.limit(page.size + 1);
-        let (rows, early_total) = if let Some((found, total)) = one_pass {
-            let models = found
-                .iter()
-                .map(|row| Model::<T>::from_query_result(row, ""))
-                .collect::<Result<Vec<_>, _>>()?;
-            (models, Some(total))
-        } else if counting && lease.connections() > 1 {
-            // The first page of a filtered list or a search counts alongside
-            // its SELECT, on its second connection: a full page needs the
-            // count, and waiting for one before starting the other doubles
-            // the latency. Without a second connection free, the count
-            // follows the page on the first, below.
-            let counter = self.reader(&lease).await?;
-            let total = total_size(&counter, &self.estimates, matching.clone());
-            let (rows, total) = tokio::join!(rows.all(&reader), total);
-            let total = total?;
-            super::finish_read(counter).await?;
-            (rows?, Some(total))
-        } else {
-            (rows.all(&reader).await?, None)
-        };
-        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let more = rows.len() > size;
-        let mut last_values = None;
-        let mut decoded = Vec::with_capacity(rows.len().min(size));
-        for (i, row) in rows.into_iter().enumerate().take(size) {
-            if more && i + 1 == size {
-                last_values = Some(order_values::<T>(&row, &page.order)?);
-            }
-            decoded.push(decode::<T>(row)?);
-        }
-        let total_size = match (&page.after, more) {
-            (
-                Some(Cursor {
-                    total_size: Some(n),
-                    ..
-                }),
-                _,
-            ) => *n,
-            (None, false) => decoded.len() as u64,
-            _ if !page.want_total => 0,
-            _ => match early_total {
-                Some(n) => n,
-                None => total_size(&reader, &self.estimates, matching).await?,
-            },
-        };
-        super::finish_read(reader).await?;
-        drop(lease);
-        let next = match (last_values, decoded.last()) {
-            (Some(values), Some((key, _))) => Some(Cursor {
-                values,
-                keys: key.values().into_iter().cloned().collect(),
-                total_size: Some(total_size),
-            }),
-            _ => None,
-        };
-        let items = decoded.into_iter().map(|(_, stored)| stored).collect();
-        Ok(Page {
-            items,
-            next,
-            total_size,
         })
     }
 
@@ -729,7 +641,7 @@ async fn delete_children<T: Table>(
     let Some(children) = T::children(key) else {
         return Ok(());
     };
-    let count = count_live(txn, children.table, children.condition.clone()).await?;
+    let count = count_live(txn, &children.rows).await?;
     if count == 0 {
         return Ok(());
     }
@@ -740,9 +652,9 @@ async fn delete_children<T: Table>(
             children: children.collection,
         });
     }
-    for (table, condition) in children.descendants {
-        cascade_delete(txn, table, condition, t).await?;
+    for rows in &children.descendants {
+        cascade_delete(txn, rows, t).await?;
     }
-    cascade_delete(txn, children.table, children.condition, t).await?;
+    cascade_delete(txn, &children.rows, t).await?;
     Ok(())
 }

@@ -26,9 +26,79 @@ macro_rules! resource_model {
         }
 
         impl ActiveModelBehavior for ActiveModel {}
+
+        impl super::Resource for Entity {
+            const CREATE_TIME: Column = Column::CreateTime;
+            const UPDATE_TIME: Column = Column::UpdateTime;
+            const DELETE_TIME: Column = Column::DeleteTime;
+            const REVISION: Column = Column::Revision;
+        }
+
+        impl super::KeptRow for Model {
+            fn kept(&self) -> super::Kept {
+                super::Kept {
+                    create_time: self.create_time,
+                    update_time: self.update_time,
+                    delete_time: self.delete_time,
+                    revision: self.revision,
+                    demo: self.demo,
+                }
+            }
+        }
+
+        impl super::KeepRow for ActiveModel {
+            fn keep(&mut self, kept: super::Kept) {
+                use sea_orm::ActiveValue::Set;
+                self.create_time = Set(kept.create_time);
+                self.update_time = Set(kept.update_time);
+                self.delete_time = Set(kept.delete_time);
+                self.revision = Set(kept.revision);
+                self.demo = Set(kept.demo);
+            }
+        }
     };
 }
 pub(crate) use resource_model;
+
+/// The bookkeeping values of a resource row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    pub create_time: chrono::DateTime<chrono::Utc>,
+    pub update_time: chrono::DateTime<chrono::Utc>,
+    pub delete_time: Option<chrono::DateTime<chrono::Utc>>,
+    pub revision: i64,
+    pub demo: bool,
+}
+
+/// A resource table: the bookkeeping columns `resource_model!` gives every
+/// one, as typed columns.
+pub trait Resource:
+    sea_orm::EntityTrait<Model: KeptRow + Send + Sync, ActiveModel: KeepRow + Send> + Default
+{
+    const CREATE_TIME: Self::Column;
+    const UPDATE_TIME: Self::Column;
+    const DELETE_TIME: Self::Column;
+    const REVISION: Self::Column;
+}
+
+/// A read row of a resource table.
+pub trait KeptRow {
+    /// The row's bookkeeping values.
+    fn kept(&self) -> Kept;
+}
+
+/// A row to write to a resource table.
+pub trait KeepRow {
+    /// Sets the row's bookkeeping values.
+    fn keep(&mut self, kept: Kept);
+}
+
+/// A column the database keeps itself, which rows do not carry: on
+/// PostgreSQL the lower-cased display name a search matches (migration 6).
+#[derive(sea_orm::DeriveIden)]
+pub enum Derived {
+    SearchName,
+}
 
 /// The entity of an enterprise table: `companies` and `smes` have the same
 /// columns.
@@ -52,6 +122,22 @@ macro_rules! enterprise_entity {
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
         pub enum Relation {}
+
+        /// The column of a filterable, orderable field.
+        pub fn column(field: crate::domain::Field) -> Option<Column> {
+            use crate::domain::Field;
+            Some(match field {
+                Field::DisplayName => Column::DisplayName,
+                Field::BusinessNumber => Column::BusinessNumber,
+                Field::Size => Column::Size,
+                Field::Region => Column::Region,
+                Field::KsicCode => Column::KsicCode,
+                Field::EmployeeCount => Column::EmployeeCount,
+                Field::CreateTime => Column::CreateTime,
+                Field::UpdateTime => Column::UpdateTime,
+                _ => return None,
+            })
+        }
     };
 }
 pub(crate) use enterprise_entity;

@@ -16,3 +16,16 @@ super::resource_model!("participations" {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
+
+/// The column of a filterable, orderable field.
+pub fn column(field: crate::domain::Field) -> Option<Column> {
+    use crate::domain::Field;
+    Some(match field {
+        Field::Sme => Column::SmeId,
+        Field::SupportAmountKrw => Column::SupportAmountKrw,
+        Field::JoinedDate => Column::JoinedDate,
+        Field::CreateTime => Column::CreateTime,
+        Field::UpdateTime => Column::UpdateTime,
+        _ => return None,
+    })
+}

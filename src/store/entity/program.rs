@@ -25,3 +25,21 @@ super::resource_model!("programs" {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
+
+/// The column of a filterable, orderable field.
+pub fn column(field: crate::domain::Field) -> Option<Column> {
+    use crate::domain::Field;
+    Some(match field {
+        Field::DisplayName => Column::DisplayName,
+        Field::Kind => Column::Kind,
+        Field::State => Column::State,
+        Field::HostCompany => Column::HostCompanyId,
+        Field::Region => Column::Region,
+        Field::StartDate => Column::StartDate,
+        Field::EndDate => Column::EndDate,
+        Field::BudgetKrw => Column::BudgetKrw,
+        Field::CreateTime => Column::CreateTime,
+        Field::UpdateTime => Column::UpdateTime,
+        _ => return None,
+    })
+}

@@ -1,0 +1,60 @@
+//! What runs beside the calls: the health service kept in step with the
+//! database, and expired request ids purged.
+
+use std::time::Duration;
+
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::{info, warn};
+
+use super::services::SERVICES;
+use crate::store::Store;
+
+/// How often expired request ids are purged.
+pub(super) const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+pub(super) async fn set_all(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for service in SERVICES {
+        health.set_service_status(service, status).await;
+    }
+}
+
+/// Keeps the health service in step with the database: NOT_SERVING while it
+/// cannot be reached.
+pub(super) async fn watch_database(store: Store, health: HealthReporter, every: Duration) {
+    let mut healthy = true;
+    let every = every.max(Duration::from_millis(100));
+    // A probe that hangs (a database host gone silent) counts as a failure
+    // once the next probe is due.
+    let probe_timeout = every;
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let ok = store.ping(probe_timeout).await.is_ok();
+        if ok == healthy {
+            continue;
+        }
+        if ok {
+            info!("database reachable again: serving");
+            set_all(&health, ServingStatus::Serving).await;
+        } else {
+            warn!("database unreachable: not serving");
+            set_all(&health, ServingStatus::NotServing).await;
+        }
+        healthy = ok;
+    }
+}
+
+/// Deletes expired request ids every `every`, starting now.
+pub(super) async fn purge_request_ids(store: Store, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        match store.purge_request_ids().await {
+            Ok(n) if n > 0 => info!(purged = n, "expired request ids purged"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %crate::api::cause_chain(&e), "purging request ids failed"),
+        }
+    }
+}

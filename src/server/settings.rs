@@ -1,0 +1,155 @@
+//! The server's settings and their defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::incoming::ConnectionLimits;
+use crate::auth::Auth;
+
+/// Server settings beyond the database.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub health_interval: Duration,
+    /// How long in-flight calls may run after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Serve TLS with this certificate and key (PEM).
+    pub tls: Option<TlsConfig>,
+    /// Browser origins allowed to call over gRPC-Web (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    pub limits: MessageLimits,
+    pub connections: ConnectionLimits,
+    pub keepalive: Keepalive,
+    /// The longest a call may run when its caller set no shorter deadline.
+    pub call_timeout: Duration,
+    /// The callers who may call, from the operator's file; `None` lets
+    /// anyone in (only on loopback, unless the operator insists).
+    pub auth: Option<Arc<Auth>>,
+    /// Most calls handled at once (health and reflection aside); more are
+    /// refused at once with UNAVAILABLE and a RetryInfo.
+    pub max_concurrent_calls: usize,
+    /// Largest HTTP/2 header list (all metadata of a call) accepted.
+    pub max_header_bytes: u32,
+}
+
+/// HTTP/2 keepalive pings: sent after `interval` without anything from the
+/// peer; a connection that leaves one unanswered for `timeout` is closed.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// The defaults of every server setting, which the command line's flags
+/// share.
+pub mod defaults {
+    /// Seconds between database health checks.
+    pub const HEALTH_INTERVAL_SECS: u64 = 1;
+    /// Seconds in-flight calls may run after a shutdown signal.
+    pub const SHUTDOWN_GRACE_SECS: u64 = 20;
+    /// Largest request message, in bytes.
+    pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+    /// Largest response message, in bytes.
+    pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+    /// Most connections open at once.
+    pub const MAX_CONNECTIONS: usize = 4096;
+    /// Seconds of silence after which a connection is closed.
+    pub const CONNECTION_IDLE_TIMEOUT_SECS: u64 = 120;
+    /// Seconds between HTTP/2 keepalive pings.
+    pub const KEEPALIVE_INTERVAL_SECS: u64 = 30;
+    /// Seconds a keepalive ping may go unanswered.
+    pub const KEEPALIVE_TIMEOUT_SECS: u64 = 10;
+    /// Seconds a call may run when its caller set no shorter deadline.
+    pub const CALL_TIMEOUT_SECS: u64 = 60;
+    /// Most calls handled at once.
+    pub const MAX_CONCURRENT_CALLS: usize = 256;
+    /// Largest header list of a call: room for bearer tokens and forwarded
+    /// client certificates many times larger than real ones (a large JWT
+    /// is 8 KiB, a PEM chain in a header 4–16 KiB). Over the limit the
+    /// HTTP/2 layer itself answers `431 Request Header Fields Too Large`,
+    /// before any gRPC code runs, so no `grpc-status` can be sent: the
+    /// limit is set far above what a legitimate caller sends.
+    pub const MAX_HEADER_BYTES: u32 = 256 * 1024;
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        use defaults as d;
+        Self {
+            health_interval: Duration::from_secs(d::HEALTH_INTERVAL_SECS),
+            shutdown_grace: Duration::from_secs(d::SHUTDOWN_GRACE_SECS),
+            tls: None,
+            cors_origins: Vec::new(),
+            limits: MessageLimits::default(),
+            connections: ConnectionLimits {
+                max_connections: d::MAX_CONNECTIONS,
+                idle_timeout: Duration::from_secs(d::CONNECTION_IDLE_TIMEOUT_SECS),
+            },
+            keepalive: Keepalive {
+                interval: Duration::from_secs(d::KEEPALIVE_INTERVAL_SECS),
+                timeout: Duration::from_secs(d::KEEPALIVE_TIMEOUT_SECS),
+            },
+            call_timeout: Duration::from_secs(d::CALL_TIMEOUT_SECS),
+            auth: None,
+            max_concurrent_calls: d::MAX_CONCURRENT_CALLS,
+            max_header_bytes: d::MAX_HEADER_BYTES,
+        }
+    }
+}
+
+/// PEM-encoded TLS material.
+#[derive(Clone)]
+pub struct TlsConfig {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+    /// When set, clients must present a certificate signed by this CA.
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("client_ca", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Message limits, applied to every service in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageLimits {
+    /// Largest request message accepted; larger is RESOURCE_EXHAUSTED.
+    pub request_bytes: usize,
+    /// Largest response message sent.
+    pub response_bytes: usize,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        Self {
+            request_bytes: defaults::MAX_MESSAGE_BYTES,
+            response_bytes: defaults::MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// A generated service server whose message sizes can be limited.
+pub trait LimitedService: Sized {
+    fn limited(self, limits: MessageLimits) -> Self;
+}
+
+/// Implements [`LimitedService`] for generated service servers.
+macro_rules! limited_service {
+    ($($server:ty),+ $(,)?) => {$(
+        impl<T> LimitedService for $server {
+            fn limited(self, limits: MessageLimits) -> Self {
+                self.max_decoding_message_size(limits.request_bytes)
+                    .max_encoding_message_size(limits.response_bytes)
+            }
+        }
+    )+};
+}
+impl MessageLimits {
+    pub(super) fn apply<S: LimitedService>(&self, service: S) -> S {
+        service.limited(*self)
+    }
+}
+pub(super) use limited_service;

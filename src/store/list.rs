@@ -1,0 +1,224 @@
+//! One page of a list: its statements compiled, the connections it needs
+//! taken, its rows read (with the count beside them when a second
+//! connection is free), decoded, and the next page's cursor made.
+
+use sea_orm::sea_query::{Condition, Expr, IntoIden, NullOrdering, SelectStatement};
+use sea_orm::{
+    DatabaseExecutor, EntityTrait, FromQueryResult, Order as SqlOrder, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select,
+};
+
+use super::compile::Compiler;
+use super::count::{first_page_in_one_pass, total_size};
+use super::pool::Lease;
+use super::table::{Model, RecordKey, Table, decode, live, order_values};
+use super::{Page, Store, StoreError, Stored};
+use crate::domain::{Cursor, Filter, Literal, Order, Search};
+
+/// One page of a list request, with its query.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    pub size: u64,
+    pub after: Option<Cursor>,
+    pub show_deleted: bool,
+    pub filter: Option<Filter>,
+    pub order: Order,
+    pub search: Option<Search>,
+    /// Find `total_size` (List); an export does not need it.
+    pub want_total: bool,
+}
+
+impl PageQuery {
+    /// A first page of a filtered list or a search, whose total is
+    /// counted (a whole collection's first page is counted as it pages).
+    fn counts_first_page(&self) -> bool {
+        self.after.is_none() && self.want_total && (self.filter.is_some() || self.search.is_some())
+    }
+
+    /// `total_size` when the page itself tells it: carried in the cursor,
+    /// a first page that is also the last, or not wanted.
+    fn known_total(&self, found: usize, more: bool) -> Option<u64> {
+        match (&self.after, more) {
+            (
+                Some(Cursor {
+                    total_size: Some(n),
+                    ..
+                }),
+                _,
+            ) => Some(*n),
+            (None, false) => Some(found as u64),
+            _ if !self.want_total => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// The statements of one page.
+struct Statements<T: Table> {
+    /// The page's rows, in order, after the cursor, one more than the page.
+    rows: Select<T::Entity>,
+    /// Every matching row, unordered and unlimited: what is counted.
+    matching: SelectStatement,
+    order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
+}
+
+impl<T: Table> Statements<T> {
+    fn compile(compiler: &Compiler<T>, scope: Condition, page: &PageQuery) -> Self {
+        let mut filter = scope;
+        if !page.show_deleted {
+            filter = filter.add(live::<T::Entity>());
+        }
+        if let Some(f) = &page.filter {
+            filter = filter.add(compiler.filter(f));
+        }
+        if let Some(s) = &page.search {
+            filter = filter.add(compiler.search(s));
+        }
+        let mut rows = T::Entity::find().filter(filter);
+        let matching = rows.clone().into_query();
+        if let Some(cursor) = &page.after {
+            rows = rows.filter(compiler.after(&page.order, cursor));
+        }
+        let order = compiler.order_by(&page.order);
+        for (expr, dir, nulls) in order.iter().cloned() {
+            rows = match nulls {
+                Some(nulls) => rows.order_by_with_nulls(expr, dir, nulls),
+                None => rows.order_by(expr, dir),
+            };
+        }
+        Self {
+            rows: rows.limit(page.size + 1),
+            matching,
+            order,
+        }
+    }
+}
+
+/// A page's decoded rows.
+struct Found<T: Table> {
+    records: Vec<(T::Key, Stored<T::Data>)>,
+    /// The last record's values of the order's keys, when more follow.
+    last_values: Option<Vec<Literal>>,
+}
+
+impl<T: Table> Found<T> {
+    /// The first `size` of `rows` (one more was read to tell whether more
+    /// follow).
+    fn decode(rows: Vec<Model<T>>, page: &PageQuery) -> Result<Self, StoreError> {
+        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let more = rows.len() > size;
+        let mut last_values = None;
+        let mut records = Vec::with_capacity(rows.len().min(size));
+        for (i, row) in rows.into_iter().enumerate().take(size) {
+            if more && i + 1 == size {
+                last_values = Some(order_values::<T>(&row, &page.order)?);
+            }
+            records.push(decode::<T>(row)?);
+        }
+        Ok(Self {
+            records,
+            last_values,
+        })
+    }
+
+    fn more(&self) -> bool {
+        self.last_values.is_some()
+    }
+
+    fn into_page(self, total_size: u64) -> Page<T::Data> {
+        let next = match (self.last_values, self.records.last()) {
+            (Some(values), Some((key, _))) => Some(Cursor {
+                values,
+                keys: key.values().into_iter().cloned().collect(),
+                total_size: Some(total_size),
+            }),
+            _ => None,
+        };
+        Page {
+            items: self.records.into_iter().map(|(_, stored)| stored).collect(),
+            next,
+            total_size,
+        }
+    }
+}
+
+impl Store {
+    /// One page of a whole collection.
+    pub async fn list<T: Table>(&self, page: &PageQuery) -> Result<Page<T::Data>, StoreError> {
+        self.list_in::<T>(Condition::all(), page).await
+    }
+
+    /// One page of the records matching `scope`, the page's filter and
+    /// search, in the page's order.
+    pub(super) async fn list_in<T: Table>(
+        &self,
+        scope: Condition,
+        page: &PageQuery,
+    ) -> Result<Page<T::Data>, StoreError> {
+        let statements = Statements::compile(&Compiler::<T>::new(self.backend()), scope, page);
+        // A counted first page takes a second connection for its count only
+        // when one is free now, together with the first: a call never waits
+        // for a connection while it holds one.
+        let lease = if page.counts_first_page() {
+            self.read.up_to_two().await?
+        } else {
+            self.read.one().await?
+        };
+        self.read_in(&lease, async |reader| {
+            let (rows, counted) = self.page_rows(&statements, page, &lease, reader).await?;
+            let found = Found::<T>::decode(rows, page)?;
+            let total_size = match (page.known_total(found.records.len(), found.more()), counted) {
+                (Some(n), _) | (None, Some(n)) => n,
+                (None, None) => total_size(reader, &self.estimates, statements.matching).await?,
+            };
+            Ok(found.into_page(total_size))
+        })
+        .await
+    }
+
+    /// The rows of a page, and on a counted first page, when that is cheap,
+    /// the count of every match.
+    async fn page_rows<T: Table>(
+        &self,
+        statements: &Statements<T>,
+        page: &PageQuery,
+        lease: &Lease,
+        reader: &DatabaseExecutor<'_>,
+    ) -> Result<(Vec<Model<T>>, Option<u64>), StoreError> {
+        let counting = page.counts_first_page();
+        // A search's first page may be sorted and counted in one statement
+        // (PostgreSQL, few matches expected).
+        if counting && page.search.is_some() {
+            let one_pass = first_page_in_one_pass(
+                reader,
+                &self.estimates,
+                statements.matching.clone(),
+                T::Entity::default().into_iden(),
+                statements.order.clone(),
+                page.size + 1,
+            )
+            .await?;
+            if let Some((found, total)) = one_pass {
+                let models = found
+                    .iter()
+                    .map(|row| Model::<T>::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok((models, Some(total)));
+            }
+        }
+        let rows = statements.rows.clone();
+        if counting && lease.connections() > 1 {
+            // The first page of a filtered list or a search counts alongside
+            // its SELECT, on its second connection: a full page needs the
+            // count, and waiting for one before starting the other doubles
+            // the latency. Without a second connection free, the count
+            // follows the page on the first.
+            let count = self.read_in(lease, async |counter| {
+                total_size(counter, &self.estimates, statements.matching.clone()).await
+            });
+            let (rows, total) = tokio::join!(rows.all(reader), count);
+            return Ok((rows?, Some(total?)));
+        }
+        Ok((rows.all(reader).await?, None))
+    }
+}
