@@ -22,6 +22,48 @@ const REFLECTION_ONLY: &[&str] = &[
     "proto/google/rpc/error_details.proto",
 ];
 
+/// A constant of each RPC's full path (`/package.Service/Method`), in a
+/// module per service: the names the code uses for methods, from the proto.
+fn method_paths(fds: &prost_types::FileDescriptorSet) -> String {
+    let mut out = String::new();
+    for file in &fds.file {
+        let package = file.package();
+        for service in &file.service {
+            out.push_str(&format!(
+                "/// The methods of `{package}.{}`.\npub mod {} {{\n",
+                service.name(),
+                snake(service.name())
+            ));
+            for method in &service.method {
+                out.push_str(&format!(
+                    "    pub const {}: &str = \"/{package}.{}/{}\";\n",
+                    snake(method.name()).to_uppercase(),
+                    service.name(),
+                    method.name()
+                ));
+            }
+            out.push_str("}\n");
+        }
+    }
+    out
+}
+
+/// `CreateCompany` as `create_company`.
+fn snake(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(PROTOS, ["proto"])?;
@@ -31,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("partnership_descriptor.bin"),
         all.encode_to_vec(),
     )?;
+    fs::write(out_dir.join("methods.rs"), method_paths(&fds))?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

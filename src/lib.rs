@@ -27,6 +27,11 @@ pub mod pb {
     pub use partnership::v1::*;
 
     /// Encoded descriptors of `proto/`, for reflection.
+    /// The full path of every RPC, by service, generated from the proto.
+    pub mod methods {
+        include!(concat!(env!("OUT_DIR"), "/methods.rs"));
+    }
+
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/partnership_descriptor.bin"));
 }

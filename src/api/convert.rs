@@ -460,7 +460,7 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
 /// hash of the request without it.
 pub fn request_key<R: Message + Clone>(
     request_id: &str,
-    (service, method): (&str, &str),
+    method: &str,
     request: &R,
     clear: impl FnOnce(&mut R),
 ) -> Result<Option<RequestKey>, Violations> {
@@ -473,7 +473,7 @@ pub fn request_key<R: Message + Clone>(
     clear(&mut without);
     Ok(Some(RequestKey {
         request_id: uuid,
-        method: format!("/{service}/{method}"),
+        method: method.to_owned(),
         fingerprint: hex::encode(Sha256::digest(without.encode_to_vec())),
     }))
 }

@@ -7,11 +7,9 @@ use super::convert::{EnterpriseMessage, parse_enterprise, request_key};
 use super::list::ListArgs;
 use super::resource::{self, BatchItem, Resource, new_id};
 use crate::domain::{Collection, Enterprise, EnterpriseClass, QueryShape, ResourceId, Violations};
-use crate::pb::company_service_server::{
-    CompanyService, CompanyServiceServer, SERVICE_NAME as COMPANY_SERVICE,
-};
-use crate::pb::sme_service_server::{SERVICE_NAME as SME_SERVICE, SmeService, SmeServiceServer};
-use crate::pb::{self};
+use crate::pb::company_service_server::{CompanyService, CompanyServiceServer};
+use crate::pb::sme_service_server::{SmeService, SmeServiceServer};
+use crate::pb::{self, methods};
 use crate::store::{Companies, Smes, Store, Stored, Table};
 
 /// An enterprise table and its message.
@@ -84,9 +82,12 @@ impl CompanyService for CompanyApi {
     ) -> Result<Response<pb::Company>, Status> {
         let r = request.into_inner();
         let key = new_id(Companies::COLLECTION, &r.company_id, "company_id");
-        let request = request_key(&r.request_id, (COMPANY_SERVICE, "CreateCompany"), &r, |r| {
-            r.request_id.clear()
-        });
+        let request = request_key(
+            &r.request_id,
+            methods::company_service::CREATE_COMPANY,
+            &r,
+            |r| r.request_id.clear(),
+        );
         let created = resource::create::<Companies>(&self.store, key, r.company.as_ref(), request);
         Ok(Response::new(created.await?))
     }
@@ -166,7 +167,7 @@ impl CompanyService for CompanyApi {
         let r = request.into_inner();
         let key = request_key(
             &r.request_id,
-            (COMPANY_SERVICE, "BatchCreateCompanies"),
+            methods::company_service::BATCH_CREATE_COMPANIES,
             &r,
             |r| r.request_id.clear(),
         );
@@ -221,7 +222,7 @@ impl SmeService for SmeApi {
     ) -> Result<Response<pb::Sme>, Status> {
         let r = request.into_inner();
         let key = new_id(Smes::COLLECTION, &r.sme_id, "sme_id");
-        let request = request_key(&r.request_id, (SME_SERVICE, "CreateSme"), &r, |r| {
+        let request = request_key(&r.request_id, methods::sme_service::CREATE_SME, &r, |r| {
             r.request_id.clear()
         });
         let created = resource::create::<Smes>(&self.store, key, r.sme.as_ref(), request);
@@ -299,9 +300,12 @@ impl SmeService for SmeApi {
         request: Request<pb::BatchCreateSmesRequest>,
     ) -> Result<Response<pb::BatchCreateSmesResponse>, Status> {
         let r = request.into_inner();
-        let key = request_key(&r.request_id, (SME_SERVICE, "BatchCreateSmes"), &r, |r| {
-            r.request_id.clear()
-        });
+        let key = request_key(
+            &r.request_id,
+            methods::sme_service::BATCH_CREATE_SMES,
+            &r,
+            |r| r.request_id.clear(),
+        );
         let items: Vec<_> = r
             .requests
             .iter()

@@ -14,8 +14,8 @@ use super::resource::{self, Resource, new_id};
 use crate::domain::{
     Collection, Participation, ParticipationName, Program, QueryShape, ResourceId, Violations,
 };
-use crate::pb::program_service_server::{ProgramService, ProgramServiceServer, SERVICE_NAME};
-use crate::pb::{self};
+use crate::pb::program_service_server::{ProgramService, ProgramServiceServer};
+use crate::pb::{self, methods};
 use crate::store::{Participations, Programs, Store, Stored, Table};
 
 impl Resource for Programs {
@@ -80,9 +80,12 @@ impl ProgramService for ProgramApi {
     ) -> Result<Response<pb::Program>, Status> {
         let r = request.into_inner();
         let key = new_id(Programs::COLLECTION, &r.program_id, "program_id");
-        let request = request_key(&r.request_id, (SERVICE_NAME, "CreateProgram"), &r, |r| {
-            r.request_id.clear()
-        });
+        let request = request_key(
+            &r.request_id,
+            methods::program_service::CREATE_PROGRAM,
+            &r,
+            |r| r.request_id.clear(),
+        );
         let created = resource::create::<Programs>(&self.store, key, r.program.as_ref(), request);
         Ok(Response::new(created.await?))
     }
@@ -175,7 +178,7 @@ impl ProgramService for ProgramApi {
         };
         let request = request_key(
             &r.request_id,
-            (SERVICE_NAME, "CreateParticipation"),
+            methods::program_service::CREATE_PARTICIPATION,
             &r,
             |r| r.request_id.clear(),
         );

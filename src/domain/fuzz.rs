@@ -2,7 +2,7 @@
 //! input, each answers `Ok` or an `Err` that says something, and never
 //! panics. `PROPTEST_CASES` sets how many inputs each property tries
 //! (`.ci/run` raises it); the gRPC-level twin is
-//! `tests/api/hostile.rs::every_parser_answers_invalid_argument`.
+//! `tests/api/hostile.rs::hostile_input_is_served_or_refused_naming_the_field`.
 
 use proptest::prelude::*;
 

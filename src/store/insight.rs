@@ -294,3 +294,47 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::Query;
+
+    use super::*;
+
+    /// `SELECT expr` as `backend` writes it, identifier quotes removed.
+    fn text(backend: DbBackend, expr: Expr) -> String {
+        let stmt = Query::select().expr(expr).to_owned();
+        backend.build(&stmt).to_string().replace(['"', '`'], "")
+    }
+
+    /// A start year and a sum are 64-bit integers in each dialect.
+    #[test]
+    fn years_and_sums_per_dialect() {
+        for (backend, year, integer) in [
+            (
+                DbBackend::Postgres,
+                "CAST(EXTRACT(YEAR FROM programs.start_date) AS BIGINT)",
+                "BIGINT",
+            ),
+            (
+                DbBackend::MySql,
+                "CAST(YEAR(programs.start_date) AS SIGNED)",
+                "SIGNED",
+            ),
+            (
+                DbBackend::Sqlite,
+                "CAST(strftime('%Y', programs.start_date) AS INTEGER)",
+                "BIGINT",
+            ),
+        ] {
+            assert_eq!(
+                text(backend, group_expr(backend, GroupKey::StartYear)),
+                format!("SELECT {year}")
+            );
+            assert_eq!(
+                text(backend, sum(backend, program(Program::BudgetKrw))),
+                format!("SELECT CAST(COALESCE(SUM(programs.budget_krw), 0) AS {integer})")
+            );
+        }
+    }
+}
