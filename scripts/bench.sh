@@ -9,6 +9,7 @@
 #   bash scripts/bench.sh                  # PARTNERSHIP_BENCH_PG to change the server
 #   BENCH_SECONDS=10 BENCH_SMES=1000000 BENCH_ONLY=get,list bash scripts/bench.sh
 #   BENCH_ONLY=crowd,soak BENCH_SOAK_SECONDS=600 BENCH_SOAK_RATE=100 bash scripts/bench.sh
+#   BENCH_BIN=/tmp/old/partnership BENCH_ONLY=list,filter bash scripts/bench.sh
 #
 # After the throughput scenarios, against a server with its default flags:
 # `crowd` (scripts/crowd.py, the pool-deadlock issue's table with the stock
@@ -25,8 +26,11 @@ smes=${BENCH_SMES:-1000000}
 seconds=${BENCH_SECONDS:-10}
 port=${BENCH_PORT:-50061}
 
+# BENCH_BIN runs another build of the server (e.g. an older commit's, to
+# compare two builds on one dataset in one sitting); the load driver is
+# always this checkout's.
 cargo build --release --quiet
-bin=target/release/partnership
+bin=${BENCH_BIN:-target/release/partnership}
 
 if ! psql "$pg/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
   psql "$pg/postgres" -qc "CREATE DATABASE $db"

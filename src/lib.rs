@@ -26,12 +26,22 @@ pub mod pb {
     }
     pub use partnership::v1::*;
 
-    /// Encoded descriptors of `proto/`, for reflection.
     /// The full path of every RPC, by service, generated from the proto.
     pub mod methods {
         include!(concat!(env!("OUT_DIR"), "/methods.rs"));
     }
 
+    /// Encoded descriptors of `proto/`, for reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/partnership_descriptor.bin"));
+
+    /// Every descriptor set the server serves (the API, health and
+    /// reflection): what reflection lists and the method names metrics and
+    /// access control know.
+    pub const DESCRIPTOR_SETS: [&[u8]; 4] = [
+        FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
 }

@@ -89,6 +89,7 @@ pub enum Access {
     Needs(Scope),
 }
 
+use crate::pb::methods;
 use Access::{Needs, Open};
 use Scope::{Admin, Read, Write};
 
@@ -104,75 +105,45 @@ pub const METHODS: &[(&str, Access)] = &[
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
         Open,
     ),
-    ("/partnership.v1.CompanyService/CreateCompany", Needs(Write)),
-    ("/partnership.v1.CompanyService/GetCompany", Needs(Read)),
-    ("/partnership.v1.CompanyService/ListCompanies", Needs(Read)),
-    ("/partnership.v1.CompanyService/UpdateCompany", Needs(Write)),
-    ("/partnership.v1.CompanyService/DeleteCompany", Needs(Write)),
+    (methods::company_service::CREATE_COMPANY, Needs(Write)),
+    (methods::company_service::GET_COMPANY, Needs(Read)),
+    (methods::company_service::LIST_COMPANIES, Needs(Read)),
+    (methods::company_service::UPDATE_COMPANY, Needs(Write)),
+    (methods::company_service::DELETE_COMPANY, Needs(Write)),
+    (methods::company_service::UNDELETE_COMPANY, Needs(Admin)),
+    (methods::company_service::BATCH_GET_COMPANIES, Needs(Read)),
     (
-        "/partnership.v1.CompanyService/UndeleteCompany",
+        methods::company_service::BATCH_CREATE_COMPANIES,
+        Needs(Write),
+    ),
+    (methods::company_service::EXPORT_COMPANIES, Needs(Read)),
+    (methods::sme_service::CREATE_SME, Needs(Write)),
+    (methods::sme_service::GET_SME, Needs(Read)),
+    (methods::sme_service::LIST_SMES, Needs(Read)),
+    (methods::sme_service::UPDATE_SME, Needs(Write)),
+    (methods::sme_service::DELETE_SME, Needs(Write)),
+    (methods::sme_service::UNDELETE_SME, Needs(Admin)),
+    (methods::sme_service::BATCH_GET_SMES, Needs(Read)),
+    (methods::sme_service::BATCH_CREATE_SMES, Needs(Write)),
+    (methods::sme_service::EXPORT_SMES, Needs(Read)),
+    (methods::program_service::CREATE_PROGRAM, Needs(Write)),
+    (methods::program_service::GET_PROGRAM, Needs(Read)),
+    (methods::program_service::LIST_PROGRAMS, Needs(Read)),
+    (methods::program_service::UPDATE_PROGRAM, Needs(Write)),
+    (methods::program_service::DELETE_PROGRAM, Needs(Write)),
+    (methods::program_service::UNDELETE_PROGRAM, Needs(Admin)),
+    (methods::program_service::CREATE_PARTICIPATION, Needs(Write)),
+    (methods::program_service::GET_PARTICIPATION, Needs(Read)),
+    (methods::program_service::LIST_PARTICIPATIONS, Needs(Read)),
+    (methods::program_service::UPDATE_PARTICIPATION, Needs(Write)),
+    (methods::program_service::DELETE_PARTICIPATION, Needs(Write)),
+    (
+        methods::program_service::UNDELETE_PARTICIPATION,
         Needs(Admin),
     ),
-    (
-        "/partnership.v1.CompanyService/BatchGetCompanies",
-        Needs(Read),
-    ),
-    (
-        "/partnership.v1.CompanyService/BatchCreateCompanies",
-        Needs(Write),
-    ),
-    (
-        "/partnership.v1.CompanyService/ExportCompanies",
-        Needs(Read),
-    ),
-    ("/partnership.v1.SmeService/CreateSme", Needs(Write)),
-    ("/partnership.v1.SmeService/GetSme", Needs(Read)),
-    ("/partnership.v1.SmeService/ListSmes", Needs(Read)),
-    ("/partnership.v1.SmeService/UpdateSme", Needs(Write)),
-    ("/partnership.v1.SmeService/DeleteSme", Needs(Write)),
-    ("/partnership.v1.SmeService/UndeleteSme", Needs(Admin)),
-    ("/partnership.v1.SmeService/BatchGetSmes", Needs(Read)),
-    ("/partnership.v1.SmeService/BatchCreateSmes", Needs(Write)),
-    ("/partnership.v1.SmeService/ExportSmes", Needs(Read)),
-    ("/partnership.v1.ProgramService/CreateProgram", Needs(Write)),
-    ("/partnership.v1.ProgramService/GetProgram", Needs(Read)),
-    ("/partnership.v1.ProgramService/ListPrograms", Needs(Read)),
-    ("/partnership.v1.ProgramService/UpdateProgram", Needs(Write)),
-    ("/partnership.v1.ProgramService/DeleteProgram", Needs(Write)),
-    (
-        "/partnership.v1.ProgramService/UndeleteProgram",
-        Needs(Admin),
-    ),
-    (
-        "/partnership.v1.ProgramService/CreateParticipation",
-        Needs(Write),
-    ),
-    (
-        "/partnership.v1.ProgramService/GetParticipation",
-        Needs(Read),
-    ),
-    (
-        "/partnership.v1.ProgramService/ListParticipations",
-        Needs(Read),
-    ),
-    (
-        "/partnership.v1.ProgramService/UpdateParticipation",
-        Needs(Write),
-    ),
-    (
-        "/partnership.v1.ProgramService/DeleteParticipation",
-        Needs(Write),
-    ),
-    (
-        "/partnership.v1.ProgramService/UndeleteParticipation",
-        Needs(Admin),
-    ),
-    ("/partnership.v1.ProgramService/ExportPrograms", Needs(Read)),
-    (
-        "/partnership.v1.InsightService/SummarizePrograms",
-        Needs(Read),
-    ),
-    ("/partnership.v1.InsightService/ListPartners", Needs(Read)),
+    (methods::program_service::EXPORT_PROGRAMS, Needs(Read)),
+    (methods::insight_service::SUMMARIZE_PROGRAMS, Needs(Read)),
+    (methods::insight_service::LIST_PARTNERS, Needs(Read)),
 ];
 
 /// What calling `path` takes; `None` for a path this server does not
@@ -192,7 +163,7 @@ mod tests {
     /// entry, and every entry is a served method.
     #[test]
     fn the_table_covers_every_served_method_once() {
-        let served: Vec<String> = crate::metrics::methods_of(&crate::server::DESCRIPTOR_SETS)
+        let served: Vec<String> = crate::metrics::methods_of(&crate::pb::DESCRIPTOR_SETS)
             .expect("descriptor sets decode")
             .into_iter()
             .map(|(service, method)| format!("/{service}/{method}"))

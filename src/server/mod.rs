@@ -12,7 +12,6 @@ mod settings;
 mod signals;
 
 pub use incoming::ConnectionLimits;
-pub(crate) use services::DESCRIPTOR_SETS;
 pub use services::SERVICES;
 pub use settings::{Keepalive, LimitedService, MessageLimits, ServerConfig, TlsConfig, defaults};
 pub use signals::shutdown_signal;
@@ -66,7 +65,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let addr = listeners.grpc.local_addr()?;
     let stopped = signals::Stopped::after(shutdown);
-    let metrics = Metrics::new(metrics::methods_of(&DESCRIPTOR_SETS)?)?;
+    let metrics = Metrics::new(metrics::methods_of(&crate::pb::DESCRIPTOR_SETS)?)?;
     let metrics_task = spawn_metrics(listeners.metrics, &metrics, &store, &stopped)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     jobs::set_all(&health, ServingStatus::Serving).await;

@@ -35,14 +35,6 @@ api_services!(
     InsightApi => insight_service_server::InsightServiceServer,
 );
 
-/// Every descriptor set this server serves: the method names metrics know.
-pub(crate) const DESCRIPTOR_SETS: [&[u8]; 4] = [
-    pb::FILE_DESCRIPTOR_SET,
-    tonic_health::pb::FILE_DESCRIPTOR_SET,
-    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-];
-
 /// Reflection v1 and v1alpha; each lists the other too, so `list` shows
 /// both whichever a client speaks.
 pub(super) fn reflection() -> Result<
@@ -59,7 +51,7 @@ pub(super) fn reflection() -> Result<
     // Every set this server serves (the builder keeps the first of a file
     // registered twice, such as its own reflection service's).
     let builder = || {
-        DESCRIPTOR_SETS
+        pb::DESCRIPTOR_SETS
             .iter()
             .fold(tonic_reflection::server::Builder::configure(), |b, set| {
                 b.register_encoded_file_descriptor_set(set)
