@@ -299,6 +299,59 @@ impl From<crate::auth::Refusal> for Status {
     }
 }
 
+/// The status of a store error that is not a refusal: the database
+/// unreachable or busy, the deadline passed, or a fault of ours (logged).
+fn failed(error: &StoreError) -> Status {
+    match error {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %cause_chain(error), "database unavailable");
+            failure(
+                Reason::DatabaseUnavailable,
+                "the database is unavailable; retry later",
+                &[],
+                Some(Duration::from_secs(1)),
+            )
+        }
+        // The database answers, but every connection is busy and the
+        // queue is full: load, not an outage.
+        StoreError::Overloaded {
+            waiting,
+            retry_after,
+            ..
+        } => {
+            tracing::info!(error = %error, "shed: the database queue is full");
+            failure(
+                Reason::Overloaded,
+                error.to_string(),
+                &[("max_waiting_calls", waiting.to_string())],
+                Some(*retry_after),
+            )
+        }
+        StoreError::WaitTimedOut { .. } => {
+            tracing::info!(error = %error, "deadline passed waiting for a connection");
+            failure(Reason::DeadlineExceeded, error.to_string(), &[], None)
+        }
+        StoreError::TimedOut(_) => {
+            tracing::info!(error = %cause_chain(error), "statement stopped at the deadline");
+            failure(
+                Reason::DeadlineExceeded,
+                "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
+                &[],
+                None,
+            )
+        }
+        _ => {
+            tracing::error!(error = %cause_chain(error), "internal error");
+            failure(
+                Reason::Internal,
+                "internal error; it has been logged with the request id",
+                &[],
+                None,
+            )
+        }
+    }
+}
+
 /// The one mapping of errors to `tonic::Status`.
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
@@ -327,103 +380,59 @@ impl From<ApiError> for Status {
             return bad_request(&v);
         }
         let Some(mut rejection) = rejection(&error, collection, action) else {
-            return match &error {
-                StoreError::Unavailable(_) => {
-                    tracing::warn!(error = %cause_chain(&error), "database unavailable");
-                    failure(
-                        Reason::DatabaseUnavailable,
-                        "the database is unavailable; retry later",
-                        &[],
-                        Some(Duration::from_secs(1)),
-                    )
-                }
-                // The database answers, but every connection is busy and the
-                // queue is full: load, not an outage.
-                StoreError::Overloaded {
-                    waiting,
-                    retry_after,
-                    ..
-                } => {
-                    tracing::info!(error = %error, "shed: the database queue is full");
-                    failure(
-                        Reason::Overloaded,
-                        error.to_string(),
-                        &[("max_waiting_calls", waiting.to_string())],
-                        Some(*retry_after),
-                    )
-                }
-                StoreError::WaitTimedOut { .. } => {
-                    tracing::info!(error = %error, "deadline passed waiting for a connection");
-                    failure(Reason::DeadlineExceeded, error.to_string(), &[], None)
-                }
-                StoreError::TimedOut(_) => {
-                    tracing::info!(error = %cause_chain(&error), "statement stopped at the deadline");
-                    failure(
-                        Reason::DeadlineExceeded,
-                        "the call's deadline (or the server's --call-timeout) passed; the database stopped its statement and nothing was changed",
-                        &[],
-                        None,
-                    )
-                }
-                _ => {
-                    tracing::error!(error = %cause_chain(&error), "internal error");
-                    failure(
-                        Reason::Internal,
-                        "internal error; it has been logged with the request id",
-                        &[],
-                        None,
-                    )
-                }
-            };
+            return failed(&error);
         };
         rejection.field = rejection.field.map(under);
         let message = match &at {
             Some(at) => format!("{at}: {error}"),
             None => error.to_string(),
         };
-        if rejection.reason == Reason::ConcurrentWrite {
-            return failure(
-                rejection.reason,
-                message,
-                &[],
-                Some(Duration::from_millis(50)),
-            );
-        }
-        // One scheme for every error: `fields` lists the request fields at
-        // fault (comma-separated), `resource` names the resource concerned.
-        let mut metadata = HashMap::new();
-        if let Some(field) = &rejection.field {
-            metadata.insert("fields".to_owned(), field.clone());
-        }
-        if let Some((_, resource)) = &rejection.resource {
-            metadata.insert("resource".to_owned(), resource.clone());
-        }
-        let reason = rejection.reason.as_str();
-        let mut details = ErrorDetails::new();
-        details.set_error_info(reason, ERROR_DOMAIN, metadata);
-        if let Some(field) = &rejection.field {
-            match rejection.reason.code() {
-                Code::InvalidArgument => {
-                    details.add_bad_request_violation(field.clone(), message.clone());
-                }
-                Code::FailedPrecondition => {
-                    details.add_precondition_failure_violation(
-                        reason,
-                        field.clone(),
-                        message.clone(),
-                    );
-                }
-                _ => {}
-            }
-        }
-        if let Some((collection, resource)) = &rejection.resource {
-            details.set_resource_info(
-                collection.resource_type(),
-                resource.clone(),
-                "",
-                message.clone(),
-            );
-        }
-        Status::with_error_details(rejection.reason.code(), message, details)
+        refused(&rejection, message)
     }
+}
+
+/// The status of a refusal: `ErrorInfo` with the fields at fault and the
+/// resource concerned, and `BadRequest`, `PreconditionFailure`,
+/// `ResourceInfo` or `RetryInfo` as the reason calls for.
+fn refused(rejection: &Rejection, message: String) -> Status {
+    if rejection.reason == Reason::ConcurrentWrite {
+        return failure(
+            rejection.reason,
+            message,
+            &[],
+            Some(Duration::from_millis(50)),
+        );
+    }
+    // One scheme for every error: `fields` lists the request fields at
+    // fault (comma-separated), `resource` names the resource concerned.
+    let mut metadata = HashMap::new();
+    if let Some(field) = &rejection.field {
+        metadata.insert("fields".to_owned(), field.clone());
+    }
+    if let Some((_, resource)) = &rejection.resource {
+        metadata.insert("resource".to_owned(), resource.clone());
+    }
+    let reason = rejection.reason.as_str();
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    if let Some(field) = &rejection.field {
+        match rejection.reason.code() {
+            Code::InvalidArgument => {
+                details.add_bad_request_violation(field.clone(), message.clone());
+            }
+            Code::FailedPrecondition => {
+                details.add_precondition_failure_violation(reason, field.clone(), message.clone());
+            }
+            _ => {}
+        }
+    }
+    if let Some((collection, resource)) = &rejection.resource {
+        details.set_resource_info(
+            collection.resource_type(),
+            resource.clone(),
+            "",
+            message.clone(),
+        );
+    }
+    Status::with_error_details(rejection.reason.code(), message, details)
 }
