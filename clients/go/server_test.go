@@ -22,18 +22,30 @@ import (
 )
 
 // server is a real partnership server on a fresh SQLite file and a free
-// port, from $PARTNERSHIP_BIN (default ../../target/debug/partnership).
+// port, from binary().
 type server struct {
 	addr string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
+// binary is $PARTNERSHIP_BIN, else the most recently built of the
+// repository's release and debug builds; without one the suite stops and
+// says how to build it.
 func binary() string {
 	if bin := os.Getenv("PARTNERSHIP_BIN"); bin != "" {
 		return bin
 	}
-	return "../../target/debug/partnership"
+	newest, newestTime := "", int64(0)
+	for _, p := range []string{"../../target/release/partnership", "../../target/debug/partnership"} {
+		if info, err := os.Stat(p); err == nil && !info.IsDir() && info.ModTime().UnixNano() > newestTime {
+			newest, newestTime = p, info.ModTime().UnixNano()
+		}
+	}
+	if newest == "" {
+		panic("no partnership binary found: build one at the repository root with `cargo build --release` (or `cargo build`), or set PARTNERSHIP_BIN to its path")
+	}
+	return newest
 }
 
 // startServer starts a server; extra flags are added to `serve` (e.g. TLS).

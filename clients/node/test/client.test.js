@@ -10,8 +10,9 @@ const path = require('node:path');
 const readline = require('node:readline');
 const { connect, call, errorDetails, grpc } = require('../client');
 
-const binary =
-  process.env.PARTNERSHIP_BIN || path.resolve(__dirname, '..', '..', '..', 'target', 'debug', 'partnership');
+const { findBinary } = require('../binary');
+
+const binary = findBinary(path.resolve(__dirname, '..', '..', '..'));
 let server;
 let clients;
 let address;

@@ -22,7 +22,12 @@ _stubs = generate.generate(pathlib.Path(tempfile.mkdtemp(prefix="partnership-stu
 sys.path.insert(0, str(_stubs))
 
 
-BINARY = os.environ.get("PARTNERSHIP_BIN", str(REPO / "target" / "debug" / "partnership"))
+from binary import find_binary  # noqa: E402
+
+try:
+    BINARY = find_binary(REPO)
+except FileNotFoundError as e:
+    pytest.exit(str(e), returncode=2)
 
 
 def mint(name: str, scopes: str, callers: pathlib.Path) -> str:

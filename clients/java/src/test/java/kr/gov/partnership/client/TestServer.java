@@ -12,8 +12,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A real partnership server on a fresh SQLite file and a free port, from $PARTNERSHIP_BIN (default
- * ../../target/debug/partnership, relative to clients/java). Its log is drained until it exits.
+ * A real partnership server on a fresh SQLite file and a free port, from {@link #binary()} (paths
+ * relative to clients/java). Its log is drained until it exits.
  */
 final class TestServer implements AutoCloseable {
   final String address;
@@ -26,9 +26,28 @@ final class TestServer implements AutoCloseable {
     this.process = process;
   }
 
+  /**
+   * $PARTNERSHIP_BIN, else the most recently built of the repository's release and debug builds;
+   * without one, an error saying how to build it.
+   */
   static String binary() {
     String bin = System.getenv("PARTNERSHIP_BIN");
-    return bin != null && !bin.isEmpty() ? bin : "../../target/debug/partnership";
+    if (bin != null && !bin.isEmpty()) {
+      return bin;
+    }
+    File newest = null;
+    for (String p : new String[] {"../../target/release/partnership", "../../target/debug/partnership"}) {
+      File f = new File(p);
+      if (f.isFile() && (newest == null || f.lastModified() > newest.lastModified())) {
+        newest = f;
+      }
+    }
+    if (newest == null) {
+      throw new IllegalStateException(
+          "no partnership binary found: build one at the repository root with `cargo build --release`"
+              + " (or `cargo build`), or set PARTNERSHIP_BIN to its path");
+    }
+    return newest.getPath();
   }
 
   /** Starts a server; {@code extraArgs} are added to {@code serve} (e.g. the TLS flags). */
