@@ -72,6 +72,20 @@ def no_duplicates(env):
     return dupes
 
 
+HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def korean_examples(codes):
+    """(method, request) of each grpcurl example whose request is in Korean."""
+    found = []
+    for code in codes:
+        for line in code.replace("\\\n", " ").splitlines():
+            m = re.search(r"-d '(\{.*?\})'.*?(partnership\.v1\.\S+)", line)
+            if m and HANGUL.search(m.group(1)):
+                found.append((m.group(2), json.loads(m.group(1))))
+    return found
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, help="the partnership binary")
@@ -128,6 +142,17 @@ def main():
                     run.check("Node snippet", ["node", snippet], cwd=os.path.join(ROOT, "clients/node"))
                 finally:
                     os.remove(snippet)
+        # A Korean search or filter must find demo records, not `{}`.
+        korean = korean_examples(grpcurl_blocks)
+        if not korean:
+            run.failed.append("the README has no Korean search example")
+        for method, request in korean:
+            print(f"-- Korean example finds records: {method} {request}", flush=True)
+            found = grpcurl_json(env, method, request)
+            if any(isinstance(v, list) and v for v in found.values()):
+                run.passed += 1
+            else:
+                run.failed.append(f"{method} {request} found nothing: {found}")
         dupes = no_duplicates(env)
         print("-- no duplicate live names", dupes or "")
         if dupes:

@@ -24,8 +24,30 @@ pub struct Cli {
     pub serve: ServeArgs,
 
     /// Log format.
-    #[arg(long, env = "PARTNERSHIP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(help_heading = "Observability", long, env = "PARTNERSHIP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+}
+
+impl Cli {
+    /// The command line. The top-level help stays short: the subcommands,
+    /// and where the server's options are (`serve --help`; they also work
+    /// without `serve`).
+    pub fn from_command_line() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Self::command()
+            .mut_args(|a| {
+                if a.get_id() == "log_format" {
+                    a
+                } else {
+                    a.hide(true)
+                }
+            })
+            .after_help(
+                "The server's options (listen, database, TLS, auth, limits, observability): \
+                 `partnership serve --help`. They also work without `serve`.",
+            );
+        Self::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +171,7 @@ pub enum LogFormat {
 pub struct DbArgs {
     /// Database URL: sqlite://FILE?mode=rwc, postgres://…, or mysql://….
     #[arg(
+        help_heading = "Database",
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://partnership.db?mode=rwc"
@@ -157,7 +180,12 @@ pub struct DbArgs {
 
     /// Database connections calls may hold at once (SQLite: readers;
     /// writes use one); the pool keeps one more for the health probe.
-    #[arg(long, env = "PARTNERSHIP_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        help_heading = "Database",
+        long,
+        env = "PARTNERSHIP_DB_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
     pub db_max_connections: u32,
 
     /// Seconds the pool may take to open a connection (or hand one over)
@@ -165,14 +193,30 @@ pub struct DbArgs {
     /// so callers hear of an outage before their deadline passes. Waiting
     /// while every connection is busy is not bounded by this, but by the
     /// caller's deadline (see --db-max-waiting).
-    #[arg(long, env = "PARTNERSHIP_DB_ACQUIRE_TIMEOUT", default_value_t = 1)]
+    #[arg(
+        help_heading = "Database",
+        long,
+        env = "PARTNERSHIP_DB_ACQUIRE_TIMEOUT",
+        default_value_t = 1
+    )]
     pub db_acquire_timeout: u64,
 
     /// Most calls waiting at once for a busy database connection (each
     /// waits at most until its deadline, or --call-timeout); more are
     /// refused at once with UNAVAILABLE OVERLOADED and a RetryInfo.
-    #[arg(long, env = "PARTNERSHIP_DB_MAX_WAITING", default_value_t = 128)]
+    #[arg(
+        help_heading = "Database",
+        long,
+        env = "PARTNERSHIP_DB_MAX_WAITING",
+        default_value_t = 128
+    )]
     pub db_max_waiting: usize,
+
+    /// Create the database --database-url names when its server does not
+    /// have it (PostgreSQL, MariaDB/MySQL; needs the right to create
+    /// databases). SQLite files are created anyway.
+    #[arg(help_heading = "Database", long, env = "PARTNERSHIP_CREATE_DATABASE")]
+    pub create_database: bool,
 }
 
 impl DbArgs {
@@ -196,57 +240,110 @@ impl DbArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to serve gRPC on.
-    #[arg(long, env = "PARTNERSHIP_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(
+        help_heading = "Listen",
+        long,
+        env = "PARTNERSHIP_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
     pub listen: SocketAddr,
-
-    /// Seconds between database checks that drive the health service (each
-    /// check has as long to answer).
-    #[arg(long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = defaults::HEALTH_INTERVAL_SECS)]
-    pub health_interval: u64,
-
-    /// Address of the Prometheus `/metrics` listener, or `off`.
-    #[arg(long, env = "PARTNERSHIP_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_optional_addr)]
-    pub metrics_listen: OptionalAddr,
-
-    /// Seconds in-flight calls may run after SIGTERM/SIGINT.
-    #[arg(long, env = "PARTNERSHIP_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE_SECS)]
-    pub shutdown_grace: u64,
-
-    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, env = "PARTNERSHIP_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// Private key (PEM) of --tls-cert.
-    #[arg(long, env = "PARTNERSHIP_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-
-    /// Require client certificates signed by this CA (PEM): mutual TLS.
-    #[arg(long, env = "PARTNERSHIP_TLS_CLIENT_CA", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
 
     /// Browser origins allowed to call over gRPC-Web, comma-separated
     /// (e.g. `https://dashboard.example.go.kr`); none by default.
-    #[arg(long, env = "PARTNERSHIP_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Listen",
+        long,
+        env = "PARTNERSHIP_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_allowed_origins: Vec<String>,
+
+    /// Seconds in-flight calls may run after SIGTERM/SIGINT.
+    #[arg(help_heading = "Listen", long, env = "PARTNERSHIP_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace: u64,
+
+    #[command(flatten, next_help_heading = "Database")]
+    pub db: DbArgs,
+
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        help_heading = "TLS",
+        long,
+        env = "PARTNERSHIP_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(
+        help_heading = "TLS",
+        long,
+        env = "PARTNERSHIP_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(
+        help_heading = "TLS",
+        long,
+        env = "PARTNERSHIP_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// The callers' file (TOML, or YAML when named *.yaml/*.yml): who may
+    /// call, with which token or client certificate, scopes and rate limit.
+    /// Read again on SIGHUP. Without it, auth is off and the server only
+    /// listens on loopback addresses.
+    #[arg(help_heading = "Auth", long, env = "PARTNERSHIP_AUTH_CONFIG")]
+    pub auth_config: Option<PathBuf>,
+
+    /// Listen on a non-loopback --listen address without --auth-config,
+    /// letting anyone who reaches the port read and write everything.
+    #[arg(
+        help_heading = "Auth",
+        long,
+        env = "PARTNERSHIP_INSECURE_NO_AUTH",
+        conflicts_with = "auth_config"
+    )]
+    pub insecure_no_auth: bool,
+
+    /// Seconds a call may run when its caller set no shorter deadline (on
+    /// PostgreSQL also the longest any statement runs).
+    #[arg(help_heading = "Limits", long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = defaults::CALL_TIMEOUT_SECS)]
+    pub call_timeout: u64,
+
+    /// Most calls handled at once (health and reflection aside); more are
+    /// refused at once with UNAVAILABLE and a RetryInfo, never queued.
+    #[arg(help_heading = "Limits", long, env = "PARTNERSHIP_MAX_CONCURRENT_CALLS", default_value_t = defaults::MAX_CONCURRENT_CALLS)]
+    pub max_concurrent_calls: usize,
 
     /// Largest request message accepted, in bytes; a larger one is refused
     /// with RESOURCE_EXHAUSTED before it is read.
-    #[arg(long, env = "PARTNERSHIP_MAX_MESSAGE_BYTES", default_value_t = defaults::MAX_MESSAGE_BYTES)]
+    #[arg(help_heading = "Limits", long, env = "PARTNERSHIP_MAX_MESSAGE_BYTES", default_value_t = defaults::MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 
     /// Largest response message sent, in bytes (a List page of 1,000 long
     /// records stays under the default).
-    #[arg(long, env = "PARTNERSHIP_MAX_RESPONSE_BYTES", default_value_t = defaults::MAX_RESPONSE_BYTES)]
+    #[arg(help_heading = "Limits", long, env = "PARTNERSHIP_MAX_RESPONSE_BYTES", default_value_t = defaults::MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
 
+    /// Largest header list of a call in bytes (all its metadata, e.g. a
+    /// bearer token or a forwarded client certificate). Over it, HTTP/2
+    /// answers 431 before any gRPC code runs, which gRPC clients report as
+    /// UNKNOWN or INTERNAL; under it, a bad token is UNAUTHENTICATED.
+    #[arg(help_heading = "Limits", long, env = "PARTNERSHIP_MAX_HEADER_BYTES", default_value_t = defaults::MAX_HEADER_BYTES)]
+    pub max_header_bytes: u32,
+
     /// Most connections open at once; more wait in the kernel's backlog.
-    #[arg(long, env = "PARTNERSHIP_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    #[arg(help_heading = "Limits", long, env = "PARTNERSHIP_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
 
     /// Seconds after which a connection from which nothing has arrived is
     /// closed (live gRPC clients answer keepalive pings, so only silent or
     /// dead peers are).
-    #[arg(
+    #[arg(help_heading = "Limits", 
         long,
         env = "PARTNERSHIP_CONNECTION_IDLE_TIMEOUT",
         default_value_t = defaults::CONNECTION_IDLE_TIMEOUT_SECS
@@ -255,7 +352,7 @@ pub struct ServeArgs {
 
     /// Seconds between HTTP/2 keepalive pings to a connection that has sent
     /// nothing meanwhile.
-    #[arg(
+    #[arg(help_heading = "Limits", 
         long,
         env = "PARTNERSHIP_HTTP2_KEEPALIVE_INTERVAL",
         default_value_t = defaults::KEEPALIVE_INTERVAL_SECS
@@ -264,48 +361,21 @@ pub struct ServeArgs {
 
     /// Seconds a keepalive ping may go unanswered before the connection is
     /// closed.
-    #[arg(
+    #[arg(help_heading = "Limits", 
         long,
         env = "PARTNERSHIP_HTTP2_KEEPALIVE_TIMEOUT",
         default_value_t = defaults::KEEPALIVE_TIMEOUT_SECS
     )]
     pub http2_keepalive_timeout: u64,
 
-    /// Seconds a call may run when its caller set no shorter deadline (on
-    /// PostgreSQL also the longest any statement runs).
-    #[arg(long, env = "PARTNERSHIP_CALL_TIMEOUT", default_value_t = defaults::CALL_TIMEOUT_SECS)]
-    pub call_timeout: u64,
+    /// Address of the Prometheus `/metrics` listener, or `off`.
+    #[arg(help_heading = "Observability", long, env = "PARTNERSHIP_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
 
-    /// The callers' file (TOML, or YAML when named *.yaml/*.yml): who may
-    /// call, with which token or client certificate, scopes and rate limit.
-    /// Read again on SIGHUP. Without it, auth is off and the server only
-    /// listens on loopback addresses.
-    #[arg(long, env = "PARTNERSHIP_AUTH_CONFIG")]
-    pub auth_config: Option<PathBuf>,
-
-    /// Listen on a non-loopback --listen address without --auth-config,
-    /// letting anyone who reaches the port read and write everything.
-    #[arg(
-        long,
-        env = "PARTNERSHIP_INSECURE_NO_AUTH",
-        conflicts_with = "auth_config"
-    )]
-    pub insecure_no_auth: bool,
-
-    /// Most calls handled at once (health and reflection aside); more are
-    /// refused at once with UNAVAILABLE and a RetryInfo, never queued.
-    #[arg(long, env = "PARTNERSHIP_MAX_CONCURRENT_CALLS", default_value_t = defaults::MAX_CONCURRENT_CALLS)]
-    pub max_concurrent_calls: usize,
-
-    /// Largest header list of a call in bytes (all its metadata, e.g. a
-    /// bearer token or a forwarded client certificate). Over it, HTTP/2
-    /// answers 431 before any gRPC code runs, which gRPC clients report as
-    /// UNKNOWN or INTERNAL; under it, a bad token is UNAUTHENTICATED.
-    #[arg(long, env = "PARTNERSHIP_MAX_HEADER_BYTES", default_value_t = defaults::MAX_HEADER_BYTES)]
-    pub max_header_bytes: u32,
-
-    #[command(flatten)]
-    pub db: DbArgs,
+    /// Seconds between database checks that drive the health service (each
+    /// check has as long to answer).
+    #[arg(help_heading = "Observability", long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = defaults::HEALTH_INTERVAL_SECS)]
+    pub health_interval: u64,
 }
 
 /// A socket address, or none when the value is `off`.

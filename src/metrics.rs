@@ -106,6 +106,13 @@ impl Metrics {
         registry.register(Box::new(queue.clone()))?;
         registry.register(Box::new(queue_events.clone()))?;
         registry.register(Box::new(queue_wait.clone()))?;
+        // process_cpu_seconds_total, process_resident_memory_bytes,
+        // process_open_fds, process_max_fds, process_start_time_seconds, …
+        // (Linux; elsewhere the collector reports nothing).
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         registry.register(Box::new(build))?;
         let methods = methods
             .into_iter()
@@ -180,6 +187,12 @@ pub struct CallLabels {
 }
 
 impl CallLabels {
+    /// Whether the call is to health or reflection (tools such as grpcurl
+    /// ask reflection before every call), not to the API.
+    pub fn is_tooling(&self) -> bool {
+        self.service.starts_with("grpc.health.") || self.service.starts_with("grpc.reflection.")
+    }
+
     /// `/package.Service/Method`, or `unknown`.
     pub fn path(&self) -> String {
         if &*self.service == UNKNOWN {

@@ -30,70 +30,70 @@ struct Company {
 const COMPANIES: &[Company] = &[
     Company {
         id: "samsung-electronics",
-        name: "Samsung Electronics",
+        name: "삼성전자 (Samsung Electronics)",
         business_number: Some("124-81-00998"),
         corporate_number: Some("130111-0006246"),
         ksic: Some("C26"),
     },
     Company {
         id: "sk-supex-council",
-        name: "SK Supex Council",
+        name: "SK수펙스추구협의회 (SK Supex Council)",
         business_number: None,
         corporate_number: None,
         ksic: None,
     },
     Company {
         id: "hyundai-motor",
-        name: "Hyundai Motor Company",
+        name: "현대자동차 (Hyundai Motor Company)",
         business_number: None,
         corporate_number: None,
         ksic: Some("C30"),
     },
     Company {
         id: "hanwha-ocean",
-        name: "Hanwha Ocean",
+        name: "한화오션 (Hanwha Ocean)",
         business_number: None,
         corporate_number: None,
         ksic: Some("C31"),
     },
     Company {
         id: "naver",
-        name: "Naver",
+        name: "네이버 (Naver)",
         business_number: None,
         corporate_number: None,
         ksic: Some("J63"),
     },
     Company {
         id: "korea-aerospace-industries",
-        name: "Korea Aerospace Industries",
+        name: "한국항공우주산업 (Korea Aerospace Industries)",
         business_number: None,
         corporate_number: None,
         ksic: Some("C31"),
     },
     Company {
         id: "lg-electronics",
-        name: "LG Electronics",
+        name: "LG전자 (LG Electronics)",
         business_number: None,
         corporate_number: None,
         ksic: Some("C26"),
     },
     Company {
         id: "cj-enm",
-        name: "CJ ENM",
+        name: "씨제이이엔엠 (CJ ENM)",
         business_number: None,
         corporate_number: None,
         ksic: Some("J59"),
     },
     Company {
         id: "shinhan-financial-group",
-        name: "Shinhan Financial Group",
+        name: "신한금융그룹 (Shinhan Financial Group)",
         business_number: None,
         corporate_number: None,
         ksic: Some("K64"),
     },
     Company {
         id: "pulmuone-foods",
-        name: "Pulmuone Foods",
+        name: "풀무원식품 (Pulmuone Foods)",
         business_number: None,
         corporate_number: None,
         ksic: Some("C10"),
@@ -103,10 +103,10 @@ const COMPANIES: &[Company] = &[
 /// The SME partners named in the article. Their size classes are not
 /// published; the demo records use SMALL as a placeholder.
 const SMES: &[(&str, &str)] = &[
-    ("daewon-industry", "Daewon Industry"),
-    ("mirae-aerospace", "Mirae Aerospace"),
-    ("hongseong-industry", "Hongseong Industry"),
-    ("poongkang", "Poongkang"),
+    ("daewon-industry", "대원산업 (Daewon Industry)"),
+    ("mirae-aerospace", "미래항공 (Mirae Aerospace)"),
+    ("hongseong-industry", "홍성산업 (Hongseong Industry)"),
+    ("poongkang", "풍강 (Poongkang)"),
 ];
 
 struct Case {
@@ -125,7 +125,7 @@ const CASES: &[Case] = &[
         id: "hanwha-ocean-profit-sharing",
         host: "hanwha-ocean",
         kind: ProgramKind::ProfitSharing,
-        name: "Profit sharing with suppliers",
+        name: "협력사 성과공유제 (Profit sharing with suppliers)",
         description: "Hanwha Ocean applies the same bonus payment rate to employees at partner \
                       companies as to its own workers.",
         partner: Some((
@@ -140,7 +140,7 @@ const CASES: &[Case] = &[
         id: "hanwha-ocean-supplier-welfare",
         host: "hanwha-ocean",
         kind: ProgramKind::JobQuality,
-        name: "Welfare support for supplier employees",
+        name: "협력사 직원 복지 지원 (Welfare support for supplier employees)",
         description: "Welfare support such as tuition assistance for skilled supplier employees.",
         partner: Some((
             "daewon-industry",
@@ -154,7 +154,7 @@ const CASES: &[Case] = &[
         id: "kai-partner-financing",
         host: "korea-aerospace-industries",
         kind: ProgramKind::FinancialSupport,
-        name: "Emergency financing and equipment loans for partners",
+        name: "협력사 긴급 자금·설비 지원 (Emergency financing and equipment loans for partners)",
         description: "The defense contractor provides emergency financing and low-interest loans \
                       for equipment investment to smaller partners with weaker credit profiles.",
         partner: Some((
@@ -169,7 +169,7 @@ const CASES: &[Case] = &[
         id: "samsung-smart-factory",
         host: "samsung-electronics",
         kind: ProgramKind::SmartFactory,
-        name: "Smart-factory support",
+        name: "스마트공장 구축 지원 (Smart-factory support)",
         description: "Samsung Electronics dispatches manufacturing experts to smaller firms for \
                       process innovation and automation.",
         partner: Some((
@@ -189,7 +189,7 @@ const CASES: &[Case] = &[
         id: "hyundai-motor-esg-supply-chain",
         host: "hyundai-motor",
         kind: ProgramKind::EsgSupplyChain,
-        name: "ESG supply-chain cooperation",
+        name: "ESG 공급망 상생협력 (ESG supply-chain cooperation)",
         description: "Helps suppliers adopt carbon-reduction equipment and strengthen \
                       environmental management through training and consulting.",
         partner: Some((
@@ -210,7 +210,7 @@ const CASES: &[Case] = &[
         id: "naver-small-merchant-platform",
         host: "naver",
         kind: ProgramKind::PlatformPartnership,
-        name: "Online platform partnership for small merchants",
+        name: "소상공인 온라인 플랫폼 상생 (Online platform partnership for small merchants)",
         description: "Online platform partnerships for small merchants.",
         partner: None,
     },

@@ -18,7 +18,8 @@ pub fn init(format: LogFormat) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        // The call's span once, as `span` (not again under `spans`).
+        LogFormat::Json => builder.json().with_span_list(false).try_init(),
     };
     // A subscriber is already installed (tests start several servers).
     drop(result);

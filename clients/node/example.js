@@ -4,7 +4,7 @@
 // soft delete, so nothing it made stays live).
 
 const crypto = require('node:crypto');
-const { connect, call, errorDetails } = require('./client');
+const { connect, call, errorDetails, grpc } = require('./client');
 
 async function main(address) {
   const { companies, programs } = connect(address);
@@ -33,7 +33,9 @@ async function main(address) {
       company: { display_name: 'Bad number', business_number: '124-81-00997', size: 'ENTERPRISE_SIZE_LARGE' },
     });
   } catch (err) {
-    console.log('rejected:', err.code, err.details);
+    // The code's name, as the other clients print it (INVALID_ARGUMENT).
+    const code = Object.keys(grpc.status).find((k) => grpc.status[k] === err.code) || err.code;
+    console.log('rejected:', code, err.details);
     const { BadRequest } = errorDetails(err);
     for (const v of BadRequest ? BadRequest.field_violations : []) {
       console.log(`  ${v.field}: ${v.description}`);

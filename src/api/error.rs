@@ -185,6 +185,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
         E::Item { error, .. } => return rejection(error, collection, action),
         E::Invalid(_)
         | E::Unavailable(_)
+        | E::DatabaseMissing { .. }
         | E::Overloaded { .. }
         | E::WaitTimedOut { .. }
         | E::TimedOut(_)
@@ -195,13 +196,18 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
     })
 }
 
-/// `error` and its sources, outermost first: what the log shows.
+/// `error` and its sources, outermost first: what the log shows. A source
+/// whose text the chain already holds (many errors repeat their cause's
+/// message in their own) is not repeated.
 pub fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut out = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
+        let text = e.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = e.source();
     }
     out
@@ -435,4 +441,41 @@ fn refused(rejection: &Rejection, message: String) -> Status {
         );
     }
     Status::with_error_details(rejection.reason.code(), message, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cause_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(text: &'static str, source: Option<Layer>) -> Layer {
+        Layer {
+            text,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        let repeated = layer(
+            "tcp connect error",
+            Some(layer(
+                "tcp connect error",
+                Some(layer("Connection refused", None)),
+            )),
+        );
+        assert_eq!(
+            cause_chain(&repeated),
+            "tcp connect error: Connection refused"
+        );
+        let nested = layer("cannot start", Some(layer("address in use", None)));
+        assert_eq!(cause_chain(&nested), "cannot start: address in use");
+    }
 }

@@ -110,9 +110,10 @@ pub(super) enum Mistake {
 /// Parses and checks a file's text.
 pub(super) fn parse(text: &str, yaml: bool) -> Result<Vec<CallerSpec>, Mistake> {
     let file: File = if yaml {
-        serde_yaml_ng::from_str(text).map_err(|e| Mistake::Parse(redact(&e.to_string())))?
+        serde_yaml_ng::from_str(text)
+            .map_err(|e| Mistake::Parse(redact(&one_line(&e.to_string()))))?
     } else {
-        toml::from_str(text).map_err(|e| Mistake::Parse(redact(&e.to_string())))?
+        toml::from_str(text).map_err(|e| Mistake::Parse(redact(&toml_error(text, &e))))?
     };
     let invalid = |m: String| Mistake::Invalid(m);
     if file.callers.len() > MAX_CALLERS {
@@ -221,6 +222,23 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// Parser messages quote the offending line; a line holding a token hash
 /// must not reach a log, so runs of 16 or more hex digits are masked.
+/// A TOML error on one line: where, and what (the crate's own text quotes
+/// the line under a caret, over several lines).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", at.unwrap_or_default(), one_line(e.message()))
+}
+
+/// `text` with its lines joined by spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut run = String::new();
@@ -284,6 +302,21 @@ callers:
         assert_eq!(a, b);
         assert_eq!(a[0].rate.map(Rate::burst), Some(100));
         assert_eq!(a[1].rate.map(Rate::burst), Some(10));
+    }
+
+    #[test]
+    fn parse_errors_are_one_line_with_their_place() {
+        let Err(Mistake::Parse(message)) =
+            parse("[[callers]]\nname = \"a\"\nscopes = [read]\n", false)
+        else {
+            panic!("a bare word is not TOML");
+        };
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.starts_with("line 3, column "), "{message}");
+        let Err(Mistake::Parse(message)) = parse("callers:\n  - name: [\n", true) else {
+            panic!("an open list is not YAML");
+        };
+        assert!(!message.contains('\n'), "{message}");
     }
 
     #[test]

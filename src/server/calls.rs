@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderName};
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
-use tracing::{Instrument, Span, info};
+use tracing::{Instrument, Span, debug, info};
 
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -159,7 +159,13 @@ impl Call {
         }
         // Microseconds are as fine as a log reader needs.
         let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
-        self.span.in_scope(|| info!(latency_ms, "rpc finished"));
+        // A successful health check or reflection lookup (grpcurl makes one
+        // before every call) is logged at debug, so the log shows the API.
+        if code == tonic::Code::Ok && self.labels.is_tooling() {
+            self.span.in_scope(|| debug!(latency_ms, "rpc finished"));
+        } else {
+            self.span.in_scope(|| info!(latency_ms, "rpc finished"));
+        }
     }
 }
 

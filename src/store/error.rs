@@ -80,6 +80,11 @@ pub enum StoreError {
     /// The database cannot be reached; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// The server answers, but the database the URL names is not there.
+    #[error(
+        "database {name:?} does not exist on the server: create it (PostgreSQL: `createdb {name}`; MariaDB/MySQL: `CREATE DATABASE {name}`) or pass --create-database"
+    )]
+    DatabaseMissing { name: String },
     /// Every connection is busy and as many calls as the queue holds are
     /// waiting already; nothing was done, and the caller may retry after
     /// `retry_after`.
@@ -187,6 +192,26 @@ fn is_unavailable(err: &DbErr) -> bool {
                 || mysql_number(&**db)
                     .is_some_and(|n| matches!(n, 1049 | 1053 | 2002 | 2003 | 2006 | 2013))
         }
+        _ => false,
+    }
+}
+
+/// Whether `err` says the database the URL names does not exist
+/// (PostgreSQL 3D000, MariaDB/MySQL 1049).
+pub(super) fn is_database_missing(err: &DbErr) -> bool {
+    match driver_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => {
+            db.code().as_deref() == Some("3D000") || mysql_number(&**db) == Some(1049)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `err` says the database to create exists already (PostgreSQL
+/// 42P04).
+pub(super) fn is_duplicate_database(err: &DbErr) -> bool {
+    match driver_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => db.code().as_deref() == Some("42P04"),
         _ => false,
     }
 }

@@ -212,14 +212,18 @@ impl Store {
         };
         // Calls hold at most `connections` at once (see `pool`); the read
         // pool has one more, for the health probe.
+        let connect_error = |e: sea_orm::DbErr| match database_name(&config.url) {
+            Some(name) if error::is_database_missing(&e) => StoreError::DatabaseMissing {
+                name: name.to_owned(),
+            },
+            _ => StoreError::from(e),
+        };
         let (read, write) = if backend == DbBackend::Sqlite {
             let connections = config.max_connections.max(1);
-            let write = Database::connect(options(1))
-                .await
-                .map_err(StoreError::from)?;
+            let write = Database::connect(options(1)).await.map_err(connect_error)?;
             let read = Database::connect(options(connections + 1))
                 .await
-                .map_err(StoreError::from)?;
+                .map_err(connect_error)?;
             (
                 pool::Pool::new(read, pool::Room::new(connections, config.queue), "read"),
                 pool::Pool::new(write, pool::Room::new(1, config.queue), "write"),
@@ -228,7 +232,7 @@ impl Store {
             let connections = config.max_connections.max(2);
             let shared = Database::connect(options(connections + 1))
                 .await
-                .map_err(StoreError::from)?;
+                .map_err(connect_error)?;
             let pool =
                 pool::Pool::new(shared, pool::Room::new(connections, config.queue), "shared");
             (pool.clone(), pool)
@@ -333,6 +337,17 @@ impl Store {
                 "no answer to a ping within {timeout:?}"
             )))),
         }
+    }
+
+    /// How many migrations the database has, and the latest one's name.
+    pub async fn migrations_applied(&self) -> Result<(usize, Option<String>), StoreError> {
+        let applied = migration::Migrator::get_applied_migrations(self.write.unqueued()).await?;
+        Ok((applied.len(), applied.last().map(|m| m.name().to_owned())))
+    }
+
+    /// The database URL, its password hidden: for logs.
+    pub fn url_redacted(&self) -> String {
+        redact_url(&self.config.url)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -495,6 +510,84 @@ async fn finish_read(reader: DatabaseExecutor<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates the database `url` names on its server when it is not there
+/// (PostgreSQL, MariaDB/MySQL; SQLite creates its file anyway, with
+/// `mode=rwc`). Returns whether it was created.
+pub async fn create_database(url: &str) -> Result<bool, StoreError> {
+    let backend = backend_of(url)?;
+    if backend == DbBackend::Sqlite {
+        return Ok(false);
+    }
+    let name = database_name(url)
+        .ok_or_else(|| StoreError::UnsupportedUrl("it names no database to create".to_owned()))?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(StoreError::UnsupportedUrl(format!(
+            "--create-database makes databases named with letters, digits, '_' and '-' only, not {name:?}"
+        )));
+    }
+    // The server's own database: the one every PostgreSQL server has, none
+    // on MariaDB/MySQL.
+    let (before, after) = url.split_at(url.len() - url_tail(url).len());
+    let query = after.find('?').map_or("", |i| &after[i..]);
+    let admin = match backend {
+        DbBackend::Postgres => format!("{before}postgres{query}"),
+        _ => format!("{before}{query}"),
+    };
+    let mut options = ConnectOptions::new(admin);
+    options
+        .max_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let server = Database::connect(options).await?;
+    let created = match backend {
+        DbBackend::Postgres => {
+            let exists = server
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    backend,
+                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    [name.into()],
+                ))
+                .await?
+                .is_some();
+            match exists {
+                true => false,
+                false => match server
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                {
+                    Ok(_) => true,
+                    // Another replica created it meanwhile (42P04).
+                    Err(e) if error::is_duplicate_database(&e) => false,
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        _ => {
+            let done = server
+                .execute_unprepared(&format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
+                .await?;
+            done.rows_affected() > 0
+        }
+    };
+    let _ = server.close().await;
+    Ok(created)
+}
+
+/// The part of a database URL from its database name on.
+fn url_tail(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("", |i| &rest[i + 1..])
+}
+
+/// The name of the database a server URL names, if any.
+fn database_name(url: &str) -> Option<&str> {
+    let name = url_tail(url).split('?').next().unwrap_or_default();
+    (!name.is_empty() && !url.starts_with("sqlite:")).then_some(name)
+}
+
 fn backend_of(url: &str) -> Result<DbBackend, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(DbBackend::Sqlite)
@@ -530,4 +623,21 @@ fn opt<'a, T, E>(
 pub(crate) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_name;
+
+    #[test]
+    fn database_names_come_from_the_url_path() {
+        assert_eq!(
+            database_name("postgres://u:p@h:5432/newcomer_pg?sslmode=disable"),
+            Some("newcomer_pg")
+        );
+        assert_eq!(database_name("mysql://root@127.0.0.1:3306/db"), Some("db"));
+        assert_eq!(database_name("postgres://h:5432/"), None);
+        assert_eq!(database_name("postgres://h:5432"), None);
+        assert_eq!(database_name("sqlite://partnership.db?mode=rwc"), None);
+    }
 }

@@ -151,6 +151,7 @@ const TESTS: &[Test] = tests! {
     SERVERS: Db [
         faults::replicas_starting_together_all_serve,
         faults::an_older_version_refuses_a_newer_schema,
+        process::a_missing_database_is_named_once_or_created,
     ]
     SQLITE: Async [
         faults::calls_past_their_deadline_are_logged_and_counted,
@@ -175,6 +176,7 @@ const TESTS: &[Test] = tests! {
         process::a_taken_address_is_named,
         access::without_auth_the_server_keeps_to_loopback,
         process::sigterm_drains_calls_and_exits_in_time,
+        process::help_groups_the_flags_under_headings,
     ]
 };
 

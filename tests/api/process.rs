@@ -431,3 +431,84 @@ pub fn a_taken_address_is_named() {
         );
     }
 }
+
+/// The output of the binary run with `args`, stdout and stderr together.
+fn output_of(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_partnership"))
+        .args(args)
+        .output()
+        .expect("run the binary");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `partnership --help` is short and says where the server's options are;
+/// `serve --help` lists them under headings, the database second.
+pub fn help_groups_the_flags_under_headings() {
+    let (ok, top) = output_of(&["--help"]);
+    assert!(ok, "{top}");
+    assert!(
+        top.lines().count() <= 40,
+        "{} lines:\n{top}",
+        top.lines().count()
+    );
+    assert!(
+        top.contains("seed-demo") && top.contains("serve --help"),
+        "{top}"
+    );
+    assert!(
+        !top.contains("--tls-cert"),
+        "the serve flags stay out of the top help: {top}"
+    );
+    let (ok, serve) = output_of(&["serve", "--help"]);
+    assert!(ok, "{serve}");
+    let mut last = 0;
+    for heading in [
+        "Listen",
+        "Database",
+        "TLS",
+        "Auth",
+        "Limits",
+        "Observability",
+    ] {
+        let at = serve
+            .find(&format!("\n{heading}:\n"))
+            .unwrap_or_else(|| panic!("no heading {heading}:\n{serve}"));
+        assert!(at > last, "{heading} out of order:\n{serve}");
+        last = at;
+    }
+    let position = |flag: &str| serve.find(flag).unwrap_or_else(|| panic!("no {flag}"));
+    assert!(position("--database-url") < position("--auth-config"));
+    assert!(position("--listen") < position("--database-url"));
+}
+
+/// `migrate` on a database its server does not have says so once, with how
+/// to create it, and changes nothing; with --create-database the database
+/// is created and migrated, and a second run finds it there.
+pub async fn a_missing_database_is_named_once_or_created(db: crate::support::TestDb) {
+    // The URL now names a database the server does not have.
+    db.drop_db().await;
+    let (ok, text) = output_of(&["migrate", "--database-url", &db.url]);
+    assert!(!ok, "migrate on a missing database must fail:\n{text}");
+    assert!(
+        text.contains("does not exist on the server") && text.contains("--create-database"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("does not exist").count(),
+        1,
+        "the cause once:\n{text}"
+    );
+    assert!(!text.contains("at line"), "no driver noise:\n{text}");
+    for _ in 0..2 {
+        let (ok, text) = output_of(&["migrate", "--create-database", "--database-url", &db.url]);
+        assert!(ok, "{text}");
+        assert!(text.contains("migrations applied"), "{text}");
+    }
+    let store = partnership::store::Store::connect(&db.config())
+        .await
+        .expect("the created database");
+    assert!(!store.has_records().await.expect("tables exist"));
+    store.close().await;
+}

@@ -200,6 +200,41 @@ pub async fn seed_demo_is_idempotent_and_marked(mut app: App) {
         samsung.business_number, "",
         "the demo record does not take a real number"
     );
+    // Korean names, with the English one beside them: the README's Korean
+    // search and prefix filter find the demo records.
+    assert_eq!(samsung.display_name, "삼성전자 (Samsung Electronics)");
+    for (search, filter) in [("삼성", ""), ("", "display_name = \"삼성*\"")] {
+        let found = app
+            .companies
+            .list_companies(pb::ListCompaniesRequest {
+                search: search.into(),
+                filter: filter.into(),
+                order_by: "display_name".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        assert_eq!(
+            found
+                .companies
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["companies/samsung-electronics"],
+            "search {search:?}, filter {filter:?}"
+        );
+    }
+    let smart_factory = app
+        .programs
+        .list_programs(pb::ListProgramsRequest {
+            search: "스마트공장".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("search programs")
+        .into_inner();
+    assert_eq!(smart_factory.total_size, 1);
     let parts = app
         .programs
         .list_participations(pb::ListParticipationsRequest {

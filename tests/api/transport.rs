@@ -113,6 +113,18 @@ pub async fn metrics_count_rpcs_by_method_and_code(mut app: App) {
             .find("partnership_db_pool_connections", &[("state", "idle")])
             .is_some()
     );
+    // The process itself: memory, CPU, descriptors.
+    assert!(
+        samples
+            .find("process_resident_memory_bytes", &[])
+            .is_some_and(|b| b > 1e6)
+    );
+    assert!(
+        samples
+            .find("process_open_fds", &[])
+            .is_some_and(|n| n > 0.0)
+    );
+    assert!(samples.find("process_cpu_seconds_total", &[]).is_some());
     app.stop().await;
 }
 

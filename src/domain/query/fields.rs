@@ -1,7 +1,9 @@
 //! Each collection's documented fields: what a filter and an order may
 //! name, and what their values are.
 
-use crate::domain::{Collection, EnterpriseSize, ProgramKind, ProgramState, Region};
+use crate::domain::{
+    Collection, EnterpriseClass, EnterpriseSize, ProgramKind, ProgramState, Region,
+};
 
 /// A filterable or orderable field. The store maps each to its SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,7 +57,8 @@ pub enum FieldType {
 /// The enum types a filter can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnumType {
-    EnterpriseSize,
+    /// The size classes a company or an SME may have.
+    Size(EnterpriseClass),
     Region,
     ProgramKind,
     ProgramState,
@@ -65,7 +68,7 @@ impl EnumType {
     /// The proto's prefix of this enum's value names.
     pub(super) fn prefix(self) -> &'static str {
         match self {
-            Self::EnterpriseSize => EnterpriseSize::PROTO_PREFIX,
+            Self::Size(_) => EnterpriseSize::PROTO_PREFIX,
             Self::Region => Region::PROTO_PREFIX,
             Self::ProgramKind => ProgramKind::PROTO_PREFIX,
             Self::ProgramState => ProgramState::PROTO_PREFIX,
@@ -77,7 +80,9 @@ impl EnumType {
     pub(super) fn parse(self, name: &str) -> Option<&'static str> {
         let short = name.strip_prefix(self.prefix()).unwrap_or(name);
         match self {
-            Self::EnterpriseSize => EnterpriseSize::from_stored(short).map(EnterpriseSize::as_str),
+            // Every size stays accepted (a filter valid once stays valid);
+            // the other class's sizes simply match nothing.
+            Self::Size(_) => EnterpriseSize::from_stored(short).map(EnterpriseSize::as_str),
             Self::Region => Region::from_stored(short).map(Region::as_str),
             Self::ProgramKind => ProgramKind::from_stored(short).map(ProgramKind::as_str),
             Self::ProgramState => ProgramState::from_stored(short).map(ProgramState::as_str),
@@ -86,7 +91,8 @@ impl EnumType {
 
     pub(super) fn names(self) -> Vec<&'static str> {
         match self {
-            Self::EnterpriseSize => EnterpriseSize::ALL.iter().map(|v| v.as_str()).collect(),
+            // The sizes this class has: what an error suggests.
+            Self::Size(class) => class.allowed_sizes().iter().map(|v| v.as_str()).collect(),
             Self::Region => Region::ALL.iter().map(|v| v.as_str()).collect(),
             Self::ProgramKind => ProgramKind::ALL.iter().map(|v| v.as_str()).collect(),
             Self::ProgramState => ProgramState::ALL.iter().map(|v| v.as_str()).collect(),
@@ -140,7 +146,7 @@ const REGION: FieldSpec = spec(
 
 /// The fields of an enterprise (company or SME), then `$extra`.
 macro_rules! enterprise_fields {
-    ($($extra:expr),* $(,)?) => {
+    ($class:expr $(, $extra:expr)* $(,)?) => {
         &[
             DISPLAY_NAME,
             spec(
@@ -153,7 +159,7 @@ macro_rules! enterprise_fields {
             spec(
                 "size",
                 Field::Size,
-                T::Enum(EnumType::EnterpriseSize),
+                T::Enum(EnumType::Size($class)),
                 false,
                 false,
             ),
@@ -173,9 +179,10 @@ macro_rules! enterprise_fields {
     };
 }
 
-const COMPANY_FIELDS: &[FieldSpec] = enterprise_fields![];
+const COMPANY_FIELDS: &[FieldSpec] = enterprise_fields![EnterpriseClass::Company];
 
 const SME_FIELDS: &[FieldSpec] = enterprise_fields![
+    EnterpriseClass::Sme,
     spec(
         "programs.kind",
         Field::ProgramsKind,

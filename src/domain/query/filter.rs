@@ -86,7 +86,7 @@ pub fn parse_filter(collection: Collection, text: &str) -> Result<Option<Filter>
             aip_160::FilterError::TooDeep { limit } => {
                 format!("nests parentheses deeper than {limit} levels")
             }
-            other => format!("is not a valid AIP-160 filter: {other}"),
+            other => format!("cannot be read as an AIP-160 filter ({other}); write comparisons such as `region = SEOUL AND employee_count >= 10`"),
         })?;
     let Some(expression) = parsed.expression else {
         return Ok(None);

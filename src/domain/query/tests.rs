@@ -69,7 +69,7 @@ fn bad_filters_say_what_is_wrong() {
         ("host_company = \"smes/x\"", "companies/{company}"),
         ("kind = null", "always set"),
         ("kind = (state = ACTIVE)", "single value"),
-        ("kind = ", "not a valid AIP-160 filter"),
+        ("kind = ", "cannot be read as an AIP-160 filter"),
         ("update_time > \"yesterday\"", "timestamp"),
     ] {
         let err = programs(text).unwrap_err();
@@ -113,4 +113,28 @@ fn searches_know_business_numbers() {
     assert_eq!(parse_search("삼성").unwrap().unwrap().digits, None);
     assert_eq!(parse_search("").unwrap(), None);
     assert!(parse_search(&"가".repeat(MAX_SEARCH_CHARS + 1)).is_err());
+}
+
+#[test]
+fn size_errors_suggest_the_sizes_of_the_collection() {
+    let companies = parse_filter(Collection::Companies, "size = HUGE").expect_err("no such size");
+    assert!(
+        companies.contains("LARGE, MIDDLE_STANDING") && !companies.contains("MICRO"),
+        "{companies}"
+    );
+    let smes = parse_filter(Collection::Smes, "size = HUGE").expect_err("no such size");
+    assert!(
+        smes.contains("MEDIUM, SMALL, MICRO") && !smes.contains("LARGE"),
+        "{smes}"
+    );
+    // Every size stays accepted: a filter valid once stays valid.
+    assert!(parse_filter(Collection::Companies, "size = ENTERPRISE_SIZE_SMALL").is_ok());
+    assert!(parse_filter(Collection::Smes, "size = LARGE").is_ok());
+}
+
+#[test]
+fn unparsable_filters_say_so_once() {
+    let e = parse_filter(Collection::Programs, "AND kind = X").expect_err("a bare AND");
+    assert!(!e.contains("is not a valid"), "{e}");
+    assert!(e.starts_with("cannot be read as an AIP-160 filter"), "{e}");
 }
