@@ -10,8 +10,8 @@ use crate::domain::{
     EnterpriseSize, Funder, KsicCode, MAX_PARTNERS, Outcome, Participation, Program, ProgramKind,
     ProgramState, Region, ResourceId, Violations, Won, parse_date,
 };
-use crate::pb;
 use crate::pb::google::r#type::Date;
+use crate::pb::{self, methods};
 use crate::store::{RequestKey, Stored};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -456,24 +456,53 @@ pub fn parse_participation(p: &pb::Participation, at: &str) -> Result<Participat
     })
 }
 
-/// The idempotency key of a create request: its `request_id` (a UUID) and a
-/// hash of the request without it.
-pub fn request_key<R: Message + Clone>(
-    request_id: &str,
-    method: &str,
-    request: &R,
-    clear: impl FnOnce(&mut R),
-) -> Result<Option<RequestKey>, Violations> {
+/// A create request that may carry a `request_id`, and the method it is
+/// sent to: one table for every idempotent method.
+pub trait Idempotent: Message + Clone {
+    /// The RPC's full path.
+    const METHOD: &'static str;
+    fn request_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! idempotent {
+    ($($request:ty => $method:expr),+ $(,)?) => {$(
+        impl Idempotent for $request {
+            const METHOD: &'static str = $method;
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn clear_request_id(&mut self) {
+                self.request_id.clear();
+            }
+        }
+    )+};
+}
+
+idempotent!(
+    pb::CreateCompanyRequest => methods::company_service::CREATE_COMPANY,
+    pb::BatchCreateCompaniesRequest => methods::company_service::BATCH_CREATE_COMPANIES,
+    pb::CreateSmeRequest => methods::sme_service::CREATE_SME,
+    pb::BatchCreateSmesRequest => methods::sme_service::BATCH_CREATE_SMES,
+    pb::CreateProgramRequest => methods::program_service::CREATE_PROGRAM,
+    pb::CreateParticipationRequest => methods::program_service::CREATE_PARTICIPATION,
+);
+
+/// The key a create with a `request_id` is remembered by: the id, the
+/// method, and a fingerprint of the request without its id (so a repeat
+/// with other content is told apart). `None` without a `request_id`.
+pub fn request_key<R: Idempotent>(request: &R) -> Result<Option<RequestKey>, Violations> {
+    let request_id = request.request_id();
     if request_id.is_empty() {
         return Ok(None);
     }
     let uuid = uuid::Uuid::parse_str(request_id)
         .map_err(|_| Violations::single("request_id", format!("{request_id:?} is not a UUID")))?;
     let mut without = request.clone();
-    clear(&mut without);
+    without.clear_request_id();
     Ok(Some(RequestKey {
         request_id: uuid,
-        method: method.to_owned(),
+        method: R::METHOD.to_owned(),
         fingerprint: hex::encode(Sha256::digest(without.encode_to_vec())),
     }))
 }

@@ -4,12 +4,12 @@
 use tonic::{Request, Response, Status};
 
 use super::convert::{EnterpriseMessage, parse_enterprise, request_key};
-use super::list::ListArgs;
+use super::list::TopLevelList;
 use super::resource::{self, BatchItem, Resource, new_id};
-use crate::domain::{Collection, Enterprise, EnterpriseClass, QueryShape, ResourceId, Violations};
+use crate::domain::{Enterprise, EnterpriseClass, ResourceId, Violations};
+use crate::pb;
 use crate::pb::company_service_server::{CompanyService, CompanyServiceServer};
 use crate::pb::sme_service_server::{SmeService, SmeServiceServer};
-use crate::pb::{self, methods};
 use crate::store::{Companies, Smes, Store, Stored, Table};
 
 /// An enterprise table and its message.
@@ -44,25 +44,6 @@ impl<E: EnterpriseResource> Resource for E {
     }
 }
 
-/// The shape of a top-level List request, which its page tokens are bound
-/// to.
-pub fn top_level<'a>(
-    collection: Collection,
-    filter: &'a str,
-    order_by: &'a str,
-    search: &'a str,
-    show_deleted: bool,
-) -> QueryShape<'a> {
-    QueryShape {
-        collection,
-        parent: "",
-        filter,
-        order_by,
-        search,
-        show_deleted,
-    }
-}
-
 /// `CompanyService` on the `companies` table.
 pub struct CompanyApi {
     store: Store,
@@ -82,12 +63,7 @@ impl CompanyService for CompanyApi {
     ) -> Result<Response<pb::Company>, Status> {
         let r = request.into_inner();
         let key = new_id(Companies::COLLECTION, &r.company_id, "company_id");
-        let request = request_key(
-            &r.request_id,
-            methods::company_service::CREATE_COMPANY,
-            &r,
-            |r| r.request_id.clear(),
-        );
+        let request = request_key(&r);
         let created = resource::create::<Companies>(&self.store, key, r.company.as_ref(), request);
         Ok(Response::new(created.await?))
     }
@@ -107,14 +83,7 @@ impl CompanyService for CompanyApi {
         request: Request<pb::ListCompaniesRequest>,
     ) -> Result<Response<pb::ListCompaniesResponse>, Status> {
         let r = request.into_inner();
-        let shape = top_level(
-            Companies::COLLECTION,
-            &r.filter,
-            &r.order_by,
-            &r.search,
-            r.show_deleted,
-        );
-        let args = ListArgs::new(shape, r.page_size, &r.page_token);
+        let args = r.args(Companies::COLLECTION);
         let (companies, next_page_token, total_size) =
             resource::list::<Companies>(&self.store, &args).await?;
         Ok(Response::new(pb::ListCompaniesResponse {
@@ -165,12 +134,6 @@ impl CompanyService for CompanyApi {
         request: Request<pb::BatchCreateCompaniesRequest>,
     ) -> Result<Response<pb::BatchCreateCompaniesResponse>, Status> {
         let r = request.into_inner();
-        let key = request_key(
-            &r.request_id,
-            methods::company_service::BATCH_CREATE_COMPANIES,
-            &r,
-            |r| r.request_id.clear(),
-        );
         let items: Vec<_> = r
             .requests
             .iter()
@@ -180,6 +143,7 @@ impl CompanyService for CompanyApi {
                 request_id: &c.request_id,
             })
             .collect();
+        let key = request_key(&r);
         let companies = resource::batch_create::<Companies>(&self.store, &items, key).await?;
         Ok(Response::new(pb::BatchCreateCompaniesResponse {
             companies,
@@ -222,9 +186,7 @@ impl SmeService for SmeApi {
     ) -> Result<Response<pb::Sme>, Status> {
         let r = request.into_inner();
         let key = new_id(Smes::COLLECTION, &r.sme_id, "sme_id");
-        let request = request_key(&r.request_id, methods::sme_service::CREATE_SME, &r, |r| {
-            r.request_id.clear()
-        });
+        let request = request_key(&r);
         let created = resource::create::<Smes>(&self.store, key, r.sme.as_ref(), request);
         Ok(Response::new(created.await?))
     }
@@ -244,14 +206,7 @@ impl SmeService for SmeApi {
         request: Request<pb::ListSmesRequest>,
     ) -> Result<Response<pb::ListSmesResponse>, Status> {
         let r = request.into_inner();
-        let shape = top_level(
-            Smes::COLLECTION,
-            &r.filter,
-            &r.order_by,
-            &r.search,
-            r.show_deleted,
-        );
-        let args = ListArgs::new(shape, r.page_size, &r.page_token);
+        let args = r.args(Smes::COLLECTION);
         let (smes, next_page_token, total_size) =
             resource::list::<Smes>(&self.store, &args).await?;
         Ok(Response::new(pb::ListSmesResponse {
@@ -300,12 +255,6 @@ impl SmeService for SmeApi {
         request: Request<pb::BatchCreateSmesRequest>,
     ) -> Result<Response<pb::BatchCreateSmesResponse>, Status> {
         let r = request.into_inner();
-        let key = request_key(
-            &r.request_id,
-            methods::sme_service::BATCH_CREATE_SMES,
-            &r,
-            |r| r.request_id.clear(),
-        );
         let items: Vec<_> = r
             .requests
             .iter()
@@ -315,6 +264,7 @@ impl SmeService for SmeApi {
                 request_id: &c.request_id,
             })
             .collect();
+        let key = request_key(&r);
         let smes = resource::batch_create::<Smes>(&self.store, &items, key).await?;
         Ok(Response::new(pb::BatchCreateSmesResponse { smes }))
     }

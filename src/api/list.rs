@@ -2,8 +2,8 @@
 //! `order_by` and `search`, parsed into one store query.
 
 use crate::domain::{
-    Cursor, PageToken, QueryShape, Violations, parse_filter, parse_order_by, parse_page_size,
-    parse_search,
+    Collection, Cursor, PageToken, QueryShape, Violations, parse_filter, parse_order_by,
+    parse_page_size, parse_search,
 };
 use crate::store::PageQuery;
 
@@ -13,6 +13,36 @@ pub struct ListArgs<'a> {
     pub page_size: i32,
     pub page_token: &'a str,
 }
+
+/// A top-level List request (companies, SMEs, programs): its query and
+/// paging fields, read the same way for each.
+pub trait TopLevelList {
+    /// The request's arguments, listing `collection`.
+    fn args(&self, collection: Collection) -> ListArgs<'_>;
+}
+
+macro_rules! top_level_list {
+    ($($request:ty),+ $(,)?) => {$(
+        impl TopLevelList for $request {
+            fn args(&self, collection: Collection) -> ListArgs<'_> {
+                let shape = QueryShape {
+                    collection,
+                    parent: "",
+                    filter: &self.filter,
+                    order_by: &self.order_by,
+                    search: &self.search,
+                    show_deleted: self.show_deleted,
+                };
+                ListArgs::new(shape, self.page_size, &self.page_token)
+            }
+        }
+    )+};
+}
+top_level_list!(
+    crate::pb::ListCompaniesRequest,
+    crate::pb::ListSmesRequest,
+    crate::pb::ListProgramsRequest,
+);
 
 impl<'a> ListArgs<'a> {
     pub fn new(shape: QueryShape<'a>, page_size: i32, page_token: &'a str) -> Self {

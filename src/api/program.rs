@@ -7,15 +7,14 @@ use super::ApiError;
 use super::convert::{
     encode_participation, encode_program, parse_participation, parse_program, request_key,
 };
-use super::enterprise::top_level;
 use super::error::Action;
-use super::list::{ListArgs, total};
+use super::list::{ListArgs, TopLevelList, total};
 use super::resource::{self, Resource, new_id};
 use crate::domain::{
     Collection, Participation, ParticipationName, Program, QueryShape, ResourceId, Violations,
 };
+use crate::pb;
 use crate::pb::program_service_server::{ProgramService, ProgramServiceServer};
-use crate::pb::{self, methods};
 use crate::store::{Participations, Programs, Store, Stored, Table};
 
 impl Resource for Programs {
@@ -80,12 +79,7 @@ impl ProgramService for ProgramApi {
     ) -> Result<Response<pb::Program>, Status> {
         let r = request.into_inner();
         let key = new_id(Programs::COLLECTION, &r.program_id, "program_id");
-        let request = request_key(
-            &r.request_id,
-            methods::program_service::CREATE_PROGRAM,
-            &r,
-            |r| r.request_id.clear(),
-        );
+        let request = request_key(&r);
         let created = resource::create::<Programs>(&self.store, key, r.program.as_ref(), request);
         Ok(Response::new(created.await?))
     }
@@ -105,14 +99,7 @@ impl ProgramService for ProgramApi {
         request: Request<pb::ListProgramsRequest>,
     ) -> Result<Response<pb::ListProgramsResponse>, Status> {
         let r = request.into_inner();
-        let shape = top_level(
-            Programs::COLLECTION,
-            &r.filter,
-            &r.order_by,
-            &r.search,
-            r.show_deleted,
-        );
-        let args = ListArgs::new(shape, r.page_size, &r.page_token);
+        let args = r.args(Programs::COLLECTION);
         let (programs, next_page_token, total_size) =
             resource::list::<Programs>(&self.store, &args).await?;
         Ok(Response::new(pb::ListProgramsResponse {
@@ -176,12 +163,7 @@ impl ProgramService for ProgramApi {
                     .collect(),
             )),
         };
-        let request = request_key(
-            &r.request_id,
-            methods::program_service::CREATE_PARTICIPATION,
-            &r,
-            |r| r.request_id.clear(),
-        );
+        let request = request_key(&r);
         let created =
             resource::create::<Participations>(&self.store, key, r.participation.as_ref(), request);
         Ok(Response::new(created.await?))

@@ -533,6 +533,34 @@ pub async fn saturation_is_shed_not_an_outage() {
         ],
     )
     .await;
+    // A successful health check (or reflection lookup, which grpcurl makes
+    // before every call) is logged at debug only: the log shows the API.
+    tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health answers");
+    let after = ProgramServiceClient::new(channel.clone())
+        .create_program(pb::CreateProgramRequest {
+            program: Some(crate::support::program("", &program.host_company)),
+            ..Default::default()
+        })
+        .await;
+    assert!(after.is_err());
+    let logged_before = |server: &crate::process::Server| {
+        server
+            .log_lines(&["rpc finished", "CreateProgram", "reason=INVALID_ARGUMENT"])
+            .len()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while logged_before(&server) < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server
+            .log_lines(&["rpc finished", "grpc.health.v1.Health"])
+            .is_empty(),
+        "a successful health check is not logged at info"
+    );
 
     other.execute_unprepared("ROLLBACK").await.expect("release");
     for call in [held, queued, third] {

@@ -156,12 +156,12 @@ fn orders_break_ties_by_key_and_place_unset_values() {
 fn keysets_start_after_the_cursor() {
     for b in BACKENDS {
         assert_eq!(
-            after::<Programs>(b, "display_name", vec![Literal::Text("x".into())], "p1"),
+            after::<Programs>(b, "display_name asc", vec![Literal::Text("x".into())], "p1"),
             "SELECT * FROM programs WHERE display_name >= 'x' AND (display_name, id) > ('x', 'p1')"
         );
         let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 2).expect("a date");
         assert_eq!(
-            after::<Programs>(b, "start_date", vec![Literal::Date(date)], "p1"),
+            after::<Programs>(b, "start_date asc", vec![Literal::Date(date)], "p1"),
             "SELECT * FROM programs WHERE start_date > '2025-01-02' OR start_date IS NULL OR (start_date = '2025-01-02' AND id > 'p1')"
         );
         let name = Literal::Text("가".into());
