@@ -43,13 +43,20 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Connects to the database of `db` with `config`, creating it first when
-/// asked to (--create-database).
+/// Connects to the database of `db` with `config`; when its server does
+/// not have it and --create-database is given, creates it first. (A
+/// database that exists is never touched: the flag may stay set where the
+/// user has no right to create databases.)
 async fn open(db: &DbArgs, config: &partnership::store::DbConfig) -> Result<Store, BoxError> {
-    if db.create_database && partnership::store::create_database(&db.database_url).await? {
-        tracing::info!("database created (--create-database)");
+    match Store::connect(config).await {
+        Err(partnership::store::StoreError::DatabaseMissing { .. }) if db.create_database => {
+            if partnership::store::create_database(&db.database_url).await? {
+                tracing::info!("database created (--create-database)");
+            }
+            Ok(Store::connect(config).await?)
+        }
+        connected => Ok(connected?),
     }
-    Ok(Store::connect(config).await?)
 }
 
 /// Logs what the process runs on: its version, the database (password

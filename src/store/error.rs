@@ -82,7 +82,7 @@ pub enum StoreError {
     Unavailable(#[source] DbErr),
     /// The server answers, but the database the URL names is not there.
     #[error(
-        "database {name:?} does not exist on the server: create it (PostgreSQL: `createdb {name}`; MariaDB/MySQL: `CREATE DATABASE {name}`) or pass --create-database"
+        "database {name:?} does not exist on the server: create it (PostgreSQL: createdb {name}; MariaDB/MySQL: CREATE DATABASE `{name}`) or pass --create-database"
     )]
     DatabaseMissing { name: String },
     /// Every connection is busy and as many calls as the queue holds are
@@ -207,11 +207,14 @@ pub(super) fn is_database_missing(err: &DbErr) -> bool {
     }
 }
 
-/// Whether `err` says the database to create exists already (PostgreSQL
-/// 42P04).
+/// Whether `err` says the database to create exists already (PostgreSQL).
 pub(super) fn is_duplicate_database(err: &DbErr) -> bool {
     match driver_error(err) {
-        Some(sea_orm::sqlx::Error::Database(db)) => db.code().as_deref() == Some("42P04"),
+        // 42P04 duplicate database; 23505 when two creators race past the
+        // catalog check (PostgreSQL's unique index on database names).
+        Some(sea_orm::sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("42P04" | "23505"))
+        }
         _ => false,
     }
 }

@@ -134,19 +134,37 @@ impl std::fmt::Debug for DbConfig {
 }
 
 /// `url` with the password of its user info, if any, replaced by `***`.
+/// `url` with the password of its user info, and of a `password=` query
+/// parameter, replaced by `***`.
 fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Handle to the database: a pool for reads and one for writes, each behind
@@ -576,13 +594,15 @@ pub async fn create_database(url: &str) -> Result<bool, StoreError> {
     Ok(created)
 }
 
-/// The part of a database URL from its database name on.
+/// The part of a database URL from its database name on (the path after
+/// the authority, with the query): empty when the URL has no path.
 fn url_tail(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.find('/').map_or("", |i| &rest[i + 1..])
+    let query = rest.find('?').unwrap_or(rest.len());
+    rest[..query].find('/').map_or("", |i| &rest[i + 1..])
 }
 
-/// The name of the database a server URL names, if any.
+/// The name of the database a server URL names in its path, if any.
 fn database_name(url: &str) -> Option<&str> {
     let name = url_tail(url).split('?').next().unwrap_or_default();
     (!name.is_empty() && !url.starts_with("sqlite:")).then_some(name)
@@ -627,7 +647,7 @@ pub(crate) fn now() -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
-    use super::database_name;
+    use super::{database_name, redact_url};
 
     #[test]
     fn database_names_come_from_the_url_path() {
@@ -639,5 +659,30 @@ mod tests {
         assert_eq!(database_name("postgres://h:5432/"), None);
         assert_eq!(database_name("postgres://h:5432"), None);
         assert_eq!(database_name("sqlite://partnership.db?mode=rwc"), None);
+        // A slash in the query is not a path.
+        assert_eq!(
+            database_name("postgres://app@db?sslrootcert=/etc/ssl/ca.pem"),
+            None
+        );
+        assert_eq!(
+            database_name("postgres://app@db/app?sslrootcert=/etc/ca.pem"),
+            Some("app")
+        );
+    }
+
+    #[test]
+    fn passwords_are_hidden_wherever_they_are() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/app?sslmode=require"),
+            "postgres://app:***@db:5432/app?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/app?password=s3cret&sslmode=require"),
+            "postgres://app@db/app?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("sqlite://partnership.db?mode=rwc"),
+            "sqlite://partnership.db?mode=rwc"
+        );
     }
 }
