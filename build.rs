@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "proto/partnership/v1/sme.proto",
     "proto/partnership/v1/program.proto",
     "proto/partnership/v1/insight.proto",
+    "proto/partnership/v1/journal.proto",
 ];
 
 /// Served by reflection only, so tools such as grpcurl can decode the error

@@ -67,6 +67,34 @@ pub enum Command {
     /// Bearer tokens for the callers' file (--auth-config).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print recent audit events (who changed which record, when, and
+    /// which fields) from the database, without a client.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Only this record's events, e.g. `smes/s-1a2b` (a trailing `*` matches
+    /// every name it starts, e.g. `smes/*`).
+    #[arg(long)]
+    pub resource: Option<String>,
+
+    /// Only this caller's events (its name in the callers' file, or
+    /// `anonymous`).
+    #[arg(long)]
+    pub caller: Option<String>,
+
+    /// Any ListAuditEvents filter, combined with the above, e.g.
+    /// `kind = DELETED AND commit_time >= 2026-11-01`.
+    #[arg(long)]
+    pub filter: Option<String>,
+
+    /// How many events, newest first (at most 1000).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,7 +110,7 @@ pub struct TokenArgs {
     /// (a-z, 0-9, '-', '_', '.').
     pub name: String,
 
-    /// What the caller may do: read, write, admin (comma-separated; they
+    /// What the caller may do: read, write, admin, audit (comma-separated; they
     /// do not imply one another).
     #[arg(long, value_delimiter = ',', required = true)]
     pub scopes: Vec<crate::auth::Scope>,
@@ -376,6 +404,31 @@ pub struct ServeArgs {
     /// check has as long to answer).
     #[arg(help_heading = "Observability", long, env = "PARTNERSHIP_HEALTH_INTERVAL", default_value_t = defaults::HEALTH_INTERVAL_SECS)]
     pub health_interval: u64,
+
+    /// How long journal entries (the audit trail and the change feed) are
+    /// kept, e.g. `10years`, `400days`, `90d`; older ones are deleted
+    /// hourly, and a feed token older than that is refused with
+    /// RESUME_TOKEN_EXPIRED. Ten years by default: public bodies keep audit
+    /// records for years.
+    #[arg(help_heading = "Journal", long, env = "PARTNERSHIP_JOURNAL_RETENTION", default_value = defaults::JOURNAL_RETENTION, value_parser = parse_duration)]
+    pub journal_retention: Duration,
+
+    /// How long an idle change feed stream goes without a message: it then
+    /// gets a heartbeat (no changes, the current resume_token), which also
+    /// keeps proxies from closing it.
+    #[arg(help_heading = "Journal", long, env = "PARTNERSHIP_FEED_HEARTBEAT", default_value = defaults::FEED_HEARTBEAT, value_parser = parse_duration)]
+    pub feed_heartbeat: Duration,
+}
+
+/// A duration such as `15s`, `250ms`, `90d` or `10years` (humantime), at
+/// least a millisecond.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(value.trim())
+        .map_err(|e| format!("{value:?} is not a duration such as 15s, 90d or 10years: {e}"))?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("{value:?} is shorter than a millisecond"));
+    }
+    Ok(d)
 }
 
 /// A socket address, or none when the value is `off`.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use partnership::config::{
-    Cli, Command, DbArgs, GenerateArgs, HealthArgs, ServeArgs, TokenArgs, TokenCommand,
+    AuditArgs, Cli, Command, DbArgs, GenerateArgs, HealthArgs, ServeArgs, TokenArgs, TokenCommand,
 };
 use partnership::server::{
     self, ConnectionLimits, Keepalive, Listeners, MessageLimits, ServerConfig, TlsConfig,
@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
         Some(Command::SeedDemo(db)) => seed_demo(&db).await,
         Some(Command::Generate(args)) => generate(&args).await,
         Some(Command::Token(TokenCommand::New(args))) => new_token(&args),
+        Some(Command::Audit(args)) => audit(&args).await,
         None => serve(&cli.serve).await,
     };
     match result {
@@ -78,6 +79,70 @@ async fn migrate(db: &DbArgs) -> Result<(), BoxError> {
     store.migrate().await?;
     log_database(&store, "migrations applied").await?;
     store.close().await;
+    Ok(())
+}
+
+/// Prints recent audit events of a record or a caller, newest first.
+async fn audit(args: &AuditArgs) -> Result<(), BoxError> {
+    let quoted = |flag: &str, value: &str| -> Result<String, BoxError> {
+        if value.contains(['"', '\\']) {
+            return Err(format!("--{flag} must not contain quotes or backslashes").into());
+        }
+        Ok(format!("{} = \"{value}\"", flag))
+    };
+    let mut terms = Vec::new();
+    if let Some(resource) = &args.resource {
+        terms.push(quoted("resource", resource)?);
+    }
+    if let Some(caller) = &args.caller {
+        terms.push(quoted("caller", caller)?);
+    }
+    if let Some(filter) = &args.filter {
+        terms.push(format!("({filter})"));
+    }
+    let request = partnership::pb::ListAuditEventsRequest {
+        page_size: i32::try_from(args.limit.clamp(1, 1000)).unwrap_or(1000),
+        filter: terms.join(" AND "),
+        ..Default::default()
+    };
+    // Read only: the database is not migrated here (a server does that).
+    let store = open(&args.db, &args.db.db_config()).await?;
+    let page = partnership::api::list_audit_events(&store, &request).await;
+    store.close().await;
+    let page = page.map_err(|e| match e {
+        partnership::api::ApiError::Invalid(v) => v.to_string(),
+        other => partnership::api::cause_chain(&other),
+    })?;
+    if page.audit_events.is_empty() {
+        println!("no audit events match");
+    }
+    for e in &page.audit_events {
+        let time = e
+            .commit_time
+            .and_then(|t| {
+                chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+            })
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        let kind = partnership::pb::ChangeKind::try_from(e.kind)
+            .map(|k| {
+                k.as_str_name()
+                    .trim_start_matches("CHANGE_KIND_")
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| e.kind.to_string());
+        let mut line = format!(
+            "#{} {time} {} {} {kind} {}",
+            e.sequence, e.caller, e.method, e.resource
+        );
+        if !e.request_id.is_empty() {
+            line.push_str(&format!(" request_id={}", e.request_id));
+        }
+        if !e.changed_fields.is_empty() {
+            line.push_str(&format!(" changed={}", e.changed_fields.join(",")));
+        }
+        println!("{line}");
+    }
     Ok(())
 }
 
@@ -255,6 +320,8 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
         auth,
         max_concurrent_calls: args.max_concurrent_calls,
         max_header_bytes: args.max_header_bytes,
+        journal_retention: args.journal_retention,
+        feed_heartbeat: args.feed_heartbeat,
     };
     server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())

@@ -1,6 +1,6 @@
 //! Prometheus metrics: RPCs by service, method and status code, errors by
 //! reason, their latency, calls in flight, database pool use and the queue
-//! for its connections, and build info, served as
+//! for its connections, the journal and its change feed, and build info, served as
 //! text on a separate HTTP listener (`/metrics`).
 
 use std::collections::HashMap;
@@ -25,6 +25,9 @@ pub struct Metrics {
     queue: IntGaugeVec,
     queue_events: IntCounterVec,
     queue_wait: prometheus::CounterVec,
+    journal: IntCounterVec,
+    feed_watchers: prometheus::IntGauge,
+    feed_lag: prometheus::Gauge,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
 }
@@ -90,6 +93,21 @@ impl Metrics {
             ),
             &["pool", "state"],
         )?;
+        let journal = IntCounterVec::new(
+            Opts::new(
+                "partnership_journal_entries_total",
+                "Journal entries this process appended (one per changed record, in the change's transaction), by collection and kind (CREATED, UPDATED, DELETED, UNDELETED).",
+            ),
+            &["collection", "kind"],
+        )?;
+        let feed_watchers = prometheus::IntGauge::new(
+            "partnership_feed_watchers",
+            "Change feed streams (WatchChanges) open on this process.",
+        )?;
+        let feed_lag = prometheus::Gauge::new(
+            "partnership_feed_lag_seconds",
+            "How far behind the slowest change feed watcher of this process is: now less the commit time of the last change it was sent, 0 when every watcher has everything committed.",
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "partnership_build_info",
@@ -106,6 +124,9 @@ impl Metrics {
         registry.register(Box::new(queue.clone()))?;
         registry.register(Box::new(queue_events.clone()))?;
         registry.register(Box::new(queue_wait.clone()))?;
+        registry.register(Box::new(journal.clone()))?;
+        registry.register(Box::new(feed_watchers.clone()))?;
+        registry.register(Box::new(feed_lag.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, process_max_fds, process_start_time_seconds, …
         // (Linux; elsewhere the collector reports nothing).
@@ -135,6 +156,9 @@ impl Metrics {
             queue,
             queue_events,
             queue_wait,
+            journal,
+            feed_watchers,
+            feed_lag,
             methods,
         }))
     }
@@ -169,6 +193,16 @@ impl Metrics {
             let waited = self.queue_wait.with_label_values(&[stats.role]);
             waited.inc_by((stats.waited.as_secs_f64() - waited.get()).max(0.0));
         }
+        let journal = store.journal_stats();
+        for (collection, kind, n) in journal.appended {
+            let counter = self
+                .journal
+                .with_label_values(&[collection.segment(), kind.as_str()]);
+            counter.inc_by(n.saturating_sub(counter.get()));
+        }
+        self.feed_watchers
+            .set(i64::try_from(journal.watchers).unwrap_or(i64::MAX));
+        self.feed_lag.set(journal.lag.as_secs_f64());
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "encoding metrics failed");

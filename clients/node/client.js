@@ -15,6 +15,7 @@ const definition = protoLoader.loadSync(
     'partnership/v1/sme.proto',
     'partnership/v1/program.proto',
     'partnership/v1/insight.proto',
+    'partnership/v1/journal.proto',
   ],
   {
     includeDirs: [PROTO_DIR],
@@ -45,7 +46,7 @@ function bearer(token) {
 }
 
 /**
- * Clients of the four services at `address` (e.g. "127.0.0.1:50051"),
+ * Clients of the six services at `address` (e.g. "127.0.0.1:50051"),
  * sending `token` (default: $PARTNERSHIP_TOKEN) when there is one.
  */
 function connect(address, credentials = grpc.credentials.createInsecure(), token = process.env.PARTNERSHIP_TOKEN) {
@@ -55,6 +56,8 @@ function connect(address, credentials = grpc.credentials.createInsecure(), token
     smes: new api.SmeService(address, credentials, options),
     programs: new api.ProgramService(address, credentials, options),
     insight: new api.InsightService(address, credentials, options),
+    audit: new api.AuditService(address, credentials, options),
+    changeFeed: new api.ChangeFeedService(address, credentials, options),
   };
 }
 

@@ -10,6 +10,7 @@ mod m20261126_000003_add_program_co_hosts_and_funders;
 mod m20261126_000004_add_query_indexes;
 mod m20261126_000005_bound_trigram_pending_lists;
 mod m20261126_000006_add_search_names;
+mod m20261130_000007_create_journal;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_add_query_indexes::Migration),
             Box::new(m20261126_000005_bound_trigram_pending_lists::Migration),
             Box::new(m20261126_000006_add_search_names::Migration),
+            Box::new(m20261130_000007_create_journal::Migration),
         ]
     }
 }

@@ -161,7 +161,10 @@ impl CompanyService for CompanyApi {
             &self.store,
             &r.filter,
             r.show_deleted,
-            |companies| pb::ExportCompaniesResponse { companies },
+            |companies, resume_token| pb::ExportCompaniesResponse {
+                companies,
+                resume_token,
+            },
         )?;
         Ok(Response::new(stream))
     }
@@ -276,9 +279,12 @@ impl SmeService for SmeApi {
         request: Request<pb::ExportSmesRequest>,
     ) -> Result<Response<Self::ExportSmesStream>, Status> {
         let r = request.get_ref();
-        let stream = resource::export::<Smes, _>(&self.store, &r.filter, r.show_deleted, |smes| {
-            pb::ExportSmesResponse { smes }
-        })?;
+        let stream = resource::export::<Smes, _>(
+            &self.store,
+            &r.filter,
+            r.show_deleted,
+            |smes, resume_token| pb::ExportSmesResponse { smes, resume_token },
+        )?;
         Ok(Response::new(stream))
     }
 }

@@ -41,6 +41,14 @@ pub enum ApiError {
         collection: Collection,
         action: Action,
     },
+    /// The journal could not be read (the audit trail, the change feed).
+    #[error("{0}")]
+    Journal(#[source] StoreError),
+    /// A change feed `resume_token` this journal cannot continue from.
+    #[error(
+        "the resume_token cannot be continued from: {detail}; export the collections again and watch from the export's resume_token"
+    )]
+    ResumeTokenExpired { detail: &'static str },
 }
 
 impl From<Violations> for ApiError {
@@ -363,6 +371,11 @@ impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         let (error, collection, action) = match err {
             ApiError::Invalid(v) => return bad_request(&v),
+            ApiError::Journal(error) => return failed(&error),
+            expired @ ApiError::ResumeTokenExpired { .. } => {
+                let rejection = Rejection::new(Reason::ResumeTokenExpired).field("resume_token");
+                return refused(&rejection, expired.to_string());
+            }
             ApiError::Store {
                 error,
                 collection,

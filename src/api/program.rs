@@ -245,10 +245,15 @@ impl ProgramService for ProgramApi {
         request: Request<pb::ExportProgramsRequest>,
     ) -> Result<Response<Self::ExportProgramsStream>, Status> {
         let r = request.get_ref();
-        let stream =
-            resource::export::<Programs, _>(&self.store, &r.filter, r.show_deleted, |programs| {
-                pb::ExportProgramsResponse { programs }
-            })?;
+        let stream = resource::export::<Programs, _>(
+            &self.store,
+            &r.filter,
+            r.show_deleted,
+            |programs, resume_token| pb::ExportProgramsResponse {
+                programs,
+                resume_token,
+            },
+        )?;
         Ok(Response::new(stream))
     }
 }

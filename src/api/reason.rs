@@ -53,6 +53,9 @@ reasons! {
     HasLiveChildren => "HAS_LIVE_CHILDREN", FailedPrecondition;
     EtagMismatch => "ETAG_MISMATCH", Aborted;
     RequestIdReused => "REQUEST_ID_REUSED", InvalidArgument;
+    /// A change feed `resume_token` older than the journal keeps (or not of
+    /// this journal): export again, then watch from the export's token.
+    ResumeTokenExpired => "RESUME_TOKEN_EXPIRED", FailedPrecondition;
     /// A write collided with concurrent writes; `RetryInfo` says when to
     /// retry.
     ConcurrentWrite => "CONCURRENT_WRITE", Aborted;

@@ -296,14 +296,15 @@ pub async fn batch_create<R: Resource<Key = ResourceId>>(
 }
 
 /// A server stream of every record matching `filter`, in creation order,
-/// [`EXPORT_BATCH`] at a time. The filter is checked before the stream
+/// [`EXPORT_BATCH`] at a time, its first message carrying the change
+/// feed's position the export starts from. The filter is checked before the stream
 /// starts; the pages are read one at a time as the caller takes them, so
 /// memory stays at about two batches whatever the size of the table.
 pub fn export<R: Resource, M: Send + 'static>(
     store: &Store,
     filter: &str,
     show_deleted: bool,
-    wrap: fn(Vec<R::Message>) -> M,
+    wrap: fn(Vec<R::Message>, String) -> M,
 ) -> Result<tonic::codegen::BoxStream<M>, ApiError> {
     let filter = crate::domain::parse_filter(R::COLLECTION, filter)
         .map_err(|e| Violations::single("filter", e))?;
@@ -319,6 +320,15 @@ pub fn export<R: Resource, M: Send + 'static>(
             search: None,
             want_total: false,
         };
+        // The change feed's position before the first page is read: every
+        // change after it is in the feed, so export-then-watch converges.
+        let mut resume_token = match store.feed_position().await {
+            Ok(position) => position.token(),
+            Err(e) => {
+                let _ = tx.send(Err(ApiError::Journal(e).into())).await;
+                return;
+            }
+        };
         loop {
             let result = store
                 .list::<R>(&page)
@@ -327,7 +337,8 @@ pub fn export<R: Resource, M: Send + 'static>(
             match result {
                 Ok(found) => {
                     let items = found.items.iter().map(R::to_message).collect();
-                    if tx.send(Ok(wrap(items))).await.is_err() {
+                    let message = wrap(items, std::mem::take(&mut resume_token));
+                    if tx.send(Ok(message)).await.is_err() {
                         return; // The caller went away.
                     }
                     match found.next {

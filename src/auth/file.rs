@@ -170,7 +170,7 @@ pub(super) fn parse(text: &str, yaml: bool) -> Result<Vec<CallerSpec>, Mistake> 
         }
         if entry.scopes.is_empty() {
             return Err(invalid(format!(
-                "{at}.scopes ({}): give at least one of read, write, admin",
+                "{at}.scopes ({}): give at least one of read, write, admin, audit",
                 entry.name
             )));
         }

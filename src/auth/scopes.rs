@@ -10,22 +10,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
-    /// Get, List, BatchGet, Export and the insight RPCs.
+    /// Get, List, BatchGet, Export, the insight RPCs and the change feed.
     Read,
     /// Create, Update, Delete and BatchCreate.
     Write,
     /// Undelete: bringing back what another system deleted.
     Admin,
+    /// The audit trail: who changed what (`admin` does not imply it).
+    Audit,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Write, Scope::Admin, Scope::Audit];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",
             Scope::Admin => "admin",
+            Scope::Audit => "audit",
         }
     }
 
@@ -34,6 +37,7 @@ impl Scope {
             Scope::Read => 1,
             Scope::Write => 2,
             Scope::Admin => 4,
+            Scope::Audit => 8,
         }
     }
 }
@@ -51,7 +55,9 @@ impl std::str::FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|scope| scope.as_str() == s.trim())
-            .ok_or_else(|| format!("unknown scope {s:?}: the scopes are read, write and admin"))
+            .ok_or_else(|| {
+                format!("unknown scope {s:?}: the scopes are read, write, admin and audit")
+            })
     }
 }
 
@@ -91,7 +97,7 @@ pub enum Access {
 
 use crate::pb::methods;
 use Access::{Needs, Open};
-use Scope::{Admin, Read, Write};
+use Scope::{Admin, Audit, Read, Write};
 
 /// Every method this server serves, by gRPC path, and what it takes.
 pub const METHODS: &[(&str, Access)] = &[
@@ -144,6 +150,8 @@ pub const METHODS: &[(&str, Access)] = &[
     (methods::program_service::EXPORT_PROGRAMS, Needs(Read)),
     (methods::insight_service::SUMMARIZE_PROGRAMS, Needs(Read)),
     (methods::insight_service::LIST_PARTNERS, Needs(Read)),
+    (methods::audit_service::LIST_AUDIT_EVENTS, Needs(Audit)),
+    (methods::change_feed_service::WATCH_CHANGES, Needs(Read)),
 ];
 
 /// What calling `path` takes; `None` for a path this server does not
@@ -192,6 +200,8 @@ mod tests {
             .map(|s| s.parse::<Scope>().expect("scope"))
             .collect();
         assert!(scopes.contains(Read) && scopes.contains(Admin) && !scopes.contains(Write));
+        assert!(!scopes.contains(Audit), "admin does not imply audit");
+        assert_eq!("audit".parse::<Scope>(), Ok(Audit));
         assert!("owner".parse::<Scope>().is_err());
     }
 }

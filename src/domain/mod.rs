@@ -8,6 +8,7 @@ mod enterprise;
 #[cfg(test)]
 mod fuzz;
 mod insight;
+mod journal;
 mod ksic;
 mod names;
 mod page;
@@ -23,6 +24,10 @@ pub use date::{YEARS, parse_date};
 pub use enterprise::{Enterprise, EnterpriseClass, EnterpriseSize, Region};
 pub(crate) use enterprise::{enterprise_sizes, regions};
 pub use insight::{GroupKey, MAX_GROUPS, PartnersOf, parse_group_by};
+pub use journal::{
+    AuditCursor, AuditField, AuditFilter, ChangeKind, Position, parse_audit_filter,
+    parse_audit_order, parse_collections,
+};
 pub use ksic::KsicCode;
 pub use names::{Collection, ParticipationName, ResourceId, etag_for};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, QueryShape, parse_page_size};

@@ -24,7 +24,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::access::Gate;
 use crate::metrics::{CallLabels, Metrics};
-use crate::store::deadline;
+use crate::store::{deadline, journal};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -213,6 +213,11 @@ where
             Ok(a) => (a.caller, a.permit, None),
             Err(r) => (r.caller, None, Some(r.refusal)),
         };
+        // Who the call's writes are journaled under.
+        let journaled_as = journal::CallInfo {
+            caller: caller.clone(),
+            method: req.uri().path().trim_start_matches('/').into(),
+        };
         let span = tracing::info_span!(
             "rpc",
             method = %labels.path(),
@@ -247,7 +252,7 @@ where
         let cut_off = sooner.unwrap_or(start + self.call_timeout);
         Box::pin(
             async move {
-                let work = deadline::scope(sooner, inner.call(req));
+                let work = deadline::scope(sooner, journal::scope(journaled_as, inner.call(req)));
                 // The service answers for itself just before the deadline
                 // (the store stops its waits and statements early); should
                 // it not have by the deadline, the call is cut off here with

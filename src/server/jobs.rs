@@ -1,5 +1,6 @@
 //! What runs beside the calls: the health service kept in step with the
-//! database, and expired request ids purged.
+//! database, expired request ids purged, and journal entries past their
+//! retention deleted.
 
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use tracing::{info, warn};
 
 use super::services::SERVICES;
 use crate::store::Store;
+
+/// How often journal entries past their retention are deleted.
+pub(super) const JOURNAL_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How often expired request ids are purged.
 pub(super) const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -55,6 +59,30 @@ pub(super) async fn purge_request_ids(store: Store, every: Duration) {
             Ok(n) if n > 0 => info!(purged = n, "expired request ids purged"),
             Ok(_) => {}
             Err(e) => warn!(error = %crate::api::cause_chain(&e), "purging request ids failed"),
+        }
+    }
+}
+
+/// Deletes journal entries older than `retention` every `every`, starting
+/// now: the only thing that ever deletes an entry.
+pub(super) async fn purge_journal(store: Store, retention: Duration, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let Some(before) = chrono::TimeDelta::from_std(retention)
+            .ok()
+            .and_then(|r| chrono::Utc::now().checked_sub_signed(r))
+        else {
+            continue; // A retention longer than history: nothing is old enough.
+        };
+        match store.purge_journal(before).await {
+            Ok(n) if n > 0 => info!(
+                purged = n,
+                ?retention,
+                "journal entries past retention deleted"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %crate::api::cause_chain(&e), "purging the journal failed"),
         }
     }
 }

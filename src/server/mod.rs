@@ -79,6 +79,11 @@ pub async fn serve(
             store.clone(),
             jobs::REQUEST_ID_PURGE_INTERVAL,
         )),
+        tokio::spawn(jobs::purge_journal(
+            store.clone(),
+            config.journal_retention,
+            jobs::JOURNAL_PURGE_INTERVAL,
+        )),
     ];
     let reload = match &config.auth {
         Some(auth) => {
@@ -119,7 +124,11 @@ pub async fn serve(
         .add_service(limits.apply(health_service))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    let server = services::add_api(router, &store, limits).serve_with_incoming_shutdown(
+    let feed = crate::api::FeedSettings {
+        heartbeat: config.feed_heartbeat,
+        stopping: stopped.receiver(),
+    };
+    let server = services::add_api(router, &store, &feed, limits).serve_with_incoming_shutdown(
         incoming::accept(listeners.grpc, config.connections),
         {
             let stopped = stopped.clone();

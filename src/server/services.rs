@@ -4,7 +4,9 @@
 use tonic::transport::server::Router;
 
 use super::settings::{LimitedService, MessageLimits};
-use crate::api::{CompanyApi, InsightApi, ProgramApi, SmeApi};
+use crate::api::{
+    AuditApi, ChangeFeedApi, CompanyApi, FeedSettings, InsightApi, ProgramApi, SmeApi,
+};
 use crate::pb;
 use crate::store::Store;
 
@@ -12,7 +14,7 @@ use crate::store::Store;
 /// the database), their message limits, and how each is added to the
 /// router.
 macro_rules! api_services {
-    ($($api:ident => $module:ident :: $server:ident),+ $(,)?) => {
+    ($($make:expr => $module:ident :: $server:ident),+ $(,)?) => {
         /// Names of the services whose health follows the database.
         pub const SERVICES: &[&str] = &[$(pb::$module::SERVICE_NAME),+];
 
@@ -22,17 +24,30 @@ macro_rules! api_services {
         );
 
         /// Adds every API service on `store` to `router`.
-        pub(super) fn add_api<L>(router: Router<L>, store: &Store, limits: &MessageLimits) -> Router<L> {
-            router$(.add_service(limits.apply($api::server(store.clone()))))+
+        pub(super) fn add_api<L>(
+            router: Router<L>,
+            store: &Store,
+            feed: &FeedSettings,
+            limits: &MessageLimits,
+        ) -> Router<L> {
+            router$(.add_service(limits.apply(($make)(store, feed))))+
         }
     };
 }
 
 api_services!(
-    CompanyApi => company_service_server::CompanyServiceServer,
-    SmeApi => sme_service_server::SmeServiceServer,
-    ProgramApi => program_service_server::ProgramServiceServer,
-    InsightApi => insight_service_server::InsightServiceServer,
+    |s: &Store, _: &FeedSettings| CompanyApi::server(s.clone()) =>
+        company_service_server::CompanyServiceServer,
+    |s: &Store, _: &FeedSettings| SmeApi::server(s.clone()) =>
+        sme_service_server::SmeServiceServer,
+    |s: &Store, _: &FeedSettings| ProgramApi::server(s.clone()) =>
+        program_service_server::ProgramServiceServer,
+    |s: &Store, _: &FeedSettings| InsightApi::server(s.clone()) =>
+        insight_service_server::InsightServiceServer,
+    |s: &Store, _: &FeedSettings| AuditApi::server(s.clone()) =>
+        audit_service_server::AuditServiceServer,
+    |s: &Store, f: &FeedSettings| ChangeFeedApi::server(s.clone(), f.clone()) =>
+        change_feed_service_server::ChangeFeedServiceServer,
 );
 
 /// Reflection v1 and v1alpha; each lists the other too, so `list` shows

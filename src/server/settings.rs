@@ -29,6 +29,10 @@ pub struct ServerConfig {
     pub max_concurrent_calls: usize,
     /// Largest HTTP/2 header list (all metadata of a call) accepted.
     pub max_header_bytes: u32,
+    /// How long journal entries are kept; older ones are deleted hourly.
+    pub journal_retention: Duration,
+    /// How long an idle change feed stream goes without a message.
+    pub feed_heartbeat: Duration,
 }
 
 /// HTTP/2 keepalive pings: sent after `interval` without anything from the
@@ -69,6 +73,15 @@ pub mod defaults {
     /// before any gRPC code runs, so no `grpc-status` can be sent: the
     /// limit is set far above what a legitimate caller sends.
     pub const MAX_HEADER_BYTES: u32 = 256 * 1024;
+    /// How long journal entries are kept: ten years. Public bodies keep
+    /// audit records for years (the Public Records Management Act's
+    /// retention classes run to 10 and 30 years and permanent), and a
+    /// mirror may resume from any token within it; operators with a
+    /// shorter rule, or an archive of their own, lower it.
+    pub const JOURNAL_RETENTION: &str = "10years";
+    /// An idle change feed stream's heartbeat: well inside the idle
+    /// timeouts of common proxies and load balancers (60 s and more).
+    pub const FEED_HEARTBEAT: &str = "15s";
 }
 
 impl Default for ServerConfig {
@@ -92,6 +105,8 @@ impl Default for ServerConfig {
             auth: None,
             max_concurrent_calls: d::MAX_CONCURRENT_CALLS,
             max_header_bytes: d::MAX_HEADER_BYTES,
+            journal_retention: Duration::from_secs(10 * 365 * 24 * 3600),
+            feed_heartbeat: Duration::from_secs(15),
         }
     }
 }

@@ -22,6 +22,11 @@ impl Stopped {
         Self(rx)
     }
 
+    /// Becomes true when the shutdown begins.
+    pub(super) fn receiver(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.clone()
+    }
+
     pub(super) async fn wait(mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
     }

@@ -62,10 +62,10 @@ impl EnterpriseEntity for company::Entity {
             .to_owned();
         Children {
             collection: Collection::Programs,
-            rows: Rows::of::<program::Entity>(
+            rows: Rows::of::<super::Programs>(
                 Condition::all().add(program::Column::HostCompanyId.eq(id.as_str())),
             ),
-            descendants: vec![Rows::of::<participation::Entity>(
+            descendants: vec![Rows::of::<super::Participations>(
                 Condition::all().add(participation::Column::ProgramId.in_subquery(programs)),
             )],
         }
@@ -93,7 +93,7 @@ impl EnterpriseEntity for sme::Entity {
     fn children(id: &ResourceId) -> Children {
         Children {
             collection: Collection::Participations,
-            rows: Rows::of::<participation::Entity>(
+            rows: Rows::of::<super::Participations>(
                 Condition::all().add(participation::Column::SmeId.eq(id.as_str())),
             ),
             descendants: Vec::new(),

@@ -9,7 +9,9 @@ pub mod deadline;
 mod enterprise;
 mod entity;
 mod error;
+mod feed;
 mod insight;
+pub mod journal;
 mod list;
 mod participation;
 mod pool;
@@ -33,7 +35,9 @@ use crate::domain::{Cursor, etag_for};
 pub use count::EXACT_COUNT_LIMIT;
 pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
+pub use feed::{AuditQuery, Entry, RecordState};
 pub use insight::{Partner, ProgramGroup};
+pub use journal::{CallInfo, JournalStats, Watcher};
 pub use list::PageQuery;
 pub use participation::Participations;
 pub use pool::{OVERLOADED_RETRY_AFTER, QueueConfig, QueueStats};
@@ -182,6 +186,8 @@ pub struct Store {
     estimates: count::Estimates,
     /// Point reads arriving together, batched into one statement.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
+    /// What this process journals, and its watchers.
+    journal: std::sync::Arc<journal::Journal>,
 }
 
 impl Store {
@@ -261,6 +267,7 @@ impl Store {
             write,
             estimates: count::Estimates::default(),
             coalescer: Default::default(),
+            journal: Default::default(),
         })
     }
 

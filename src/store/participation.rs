@@ -5,8 +5,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFil
 
 use super::entity::{participation, program, sme};
 use super::error::Reference;
-use super::program::check_reference;
-use super::table::{Children, Table, delete_time_of, live};
+use super::table::{Children, Table, check_reference, delete_time_of, live};
 use super::{Page, PageQuery, Store, StoreError, valid};
 use crate::domain::{
     Collection, Field, Outcome, Participation, ParticipationName, ResourceId, Won,

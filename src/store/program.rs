@@ -1,11 +1,11 @@
 //! Programs, hosted by companies.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction};
 
-use super::entity::{Resource, company, participation, program};
+use super::entity::{company, participation, program};
 use super::error::Reference;
-use super::table::{Children, Rows, Table, delete_time_of};
+use super::table::{Children, Rows, Table, check_reference};
 use super::{StoreError, valid};
 use crate::domain::{Collection, DisplayName, Field, Funder, Program, ResourceId, Won};
 
@@ -32,24 +32,6 @@ fn json_text<T: serde::Serialize>(items: impl Iterator<Item = T>) -> Option<Stri
     let items: Vec<T> = items.collect();
     // A list of strings and integers always serializes.
     (!items.is_empty()).then(|| serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned()))
-}
-
-/// The record `id` of `E`, which `reference` points to, must exist and be
-/// live.
-pub(super) async fn check_reference<E: Resource>(
-    db: &impl ConnectionTrait,
-    reference: Reference,
-    name: String,
-    id: &ResourceId,
-) -> Result<(), StoreError>
-where
-    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
-{
-    match delete_time_of::<E>(db, id).await? {
-        None => Err(StoreError::ReferenceMissing { reference, name }),
-        Some(Some(_)) => Err(StoreError::ReferenceDeleted { reference, name }),
-        Some(None) => Ok(()),
-    }
 }
 
 impl Table for Programs {
@@ -149,7 +131,7 @@ impl Table for Programs {
     fn children(key: &ResourceId) -> Option<Children> {
         Some(Children {
             collection: Collection::Participations,
-            rows: Rows::of::<participation::Entity>(
+            rows: Rows::of::<super::Participations>(
                 Condition::all().add(participation::Column::ProgramId.eq(key.as_str())),
             ),
             descendants: Vec::new(),

@@ -4,10 +4,10 @@
 //! map to domain types, what its records point to, and what hangs below it.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Asterisk, DynIden, Expr, ExprTrait, IntoIden, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, IntoIden, Query, SimpleExpr};
 use sea_orm::{
     Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Iterable, ModelTrait,
     PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
@@ -15,9 +15,11 @@ use sea_orm::{
 
 use super::count::COUNTED;
 use super::entity::{KeepRow, Kept, KeptRow, Resource};
+use super::error::Reference;
+use super::journal::{self, Change};
 use super::request_id::{self, Created, CreatedMany, RequestKey};
 use super::{Store, StoreError, Stored, now};
-use crate::domain::{Collection, Field, Literal, Order, ResourceId};
+use crate::domain::{ChangeKind, Collection, Field, Literal, Order, ResourceId};
 
 /// How often a write runs again after colliding with a concurrent writer.
 const MAX_ATTEMPTS: usize = 5;
@@ -171,7 +173,7 @@ pub(super) fn decode<T: Table>(model: Model<T>) -> Result<(T::Key, Stored<T::Dat
 }
 
 /// A stored resource as a row to write.
-fn encode<T: Table>(key: &T::Key, stored: &Stored<T::Data>) -> Active<T> {
+pub(super) fn encode<T: Table>(key: &T::Key, stored: &Stored<T::Data>) -> Active<T> {
     let mut row = T::to_row(key, &stored.data);
     row.keep(Kept {
         create_time: stored.create_time,
@@ -192,34 +194,47 @@ pub struct Children {
     pub descendants: Vec<Rows>,
 }
 
-/// The rows of one resource table matching a condition, with the
-/// bookkeeping columns a cascade writes.
+/// The live rows of one resource table matching a condition, which a
+/// forced delete of their parent soft-deletes (and journals) one by one.
 pub struct Rows {
-    table: DynIden,
-    delete_time: DynIden,
-    update_time: DynIden,
-    revision: DynIden,
     condition: Condition,
+    delete: DeleteRows,
+    count: CountRows,
 }
 
+/// Soft-deletes (and journals) the live rows of one table matching a
+/// condition, at a time.
+type DeleteRows =
+    for<'a> fn(&'a Tx, &'a Condition, DateTime<Utc>) -> BoxFuture<'a, Result<(), StoreError>>;
+/// Counts the live rows of one table matching a condition.
+type CountRows = for<'a> fn(&'a Tx, &'a Condition) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 impl Rows {
-    /// The rows of `E`'s table matching `condition`.
-    pub fn of<E: Resource>(condition: Condition) -> Self {
+    /// The rows of `T`'s table matching `condition`.
+    pub fn of<T: Table>(condition: Condition) -> Self {
         Self {
-            table: E::default().into_iden(),
-            delete_time: E::DELETE_TIME.into_iden(),
-            update_time: E::UPDATE_TIME.into_iden(),
-            revision: E::REVISION.into_iden(),
             condition,
+            delete: delete_rows::<T>,
+            count: count_rows::<T>,
         }
     }
+}
 
-    /// The live ones among them.
-    fn live(&self) -> Condition {
-        self.condition
-            .clone()
-            .add(Expr::col(self.delete_time.clone()).is_null())
-    }
+fn delete_rows<'a, T: Table>(
+    tx: &'a Tx,
+    condition: &'a Condition,
+    t: DateTime<Utc>,
+) -> BoxFuture<'a, Result<(), StoreError>> {
+    Box::pin(cascade_delete::<T>(tx, condition, t))
+}
+
+fn count_rows<'a, T: Table>(
+    tx: &'a Tx,
+    condition: &'a Condition,
+) -> BoxFuture<'a, Result<u64, StoreError>> {
+    Box::pin(count_live::<T>(tx, condition))
 }
 
 /// The live rows of `E`.
@@ -242,6 +257,24 @@ where
         .into_tuple::<Option<DateTime<Utc>>>()
         .one(db)
         .await?)
+}
+
+/// The record `id` of `E`, which `reference` points to, must exist and be
+/// live.
+pub(super) async fn check_reference<E: Resource>(
+    db: &impl ConnectionTrait,
+    reference: Reference,
+    name: String,
+    id: &ResourceId,
+) -> Result<(), StoreError>
+where
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
+{
+    match delete_time_of::<E>(db, id).await? {
+        None => Err(StoreError::ReferenceMissing { reference, name }),
+        Some(Some(_)) => Err(StoreError::ReferenceDeleted { reference, name }),
+        Some(None) => Ok(()),
+    }
 }
 
 async fn find<T: Table>(
@@ -312,39 +345,103 @@ async fn write_revision<T: Table>(
     }
 }
 
-/// Soft-deletes every live row of `rows`.
-async fn cascade_delete(
-    txn: &DatabaseTransaction,
-    rows: &Rows,
+/// Soft-deletes every live row of `T` matching `condition`, one revision
+/// each, journaling each.
+async fn cascade_delete<T: Table>(
+    tx: &Tx,
+    condition: &Condition,
     t: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let stmt = Query::update()
-        .table(rows.table.clone())
-        .value(rows.delete_time.clone(), t)
-        .value(rows.update_time.clone(), t)
-        .value(
-            rows.revision.clone(),
-            Expr::col(rows.revision.clone()).add(1),
+) -> Result<(), StoreError> {
+    let rows = T::Entity::find()
+        .filter(
+            condition
+                .clone()
+                .add(Expr::col(<T::Entity as Resource>::DELETE_TIME).is_null()),
         )
-        .cond_where(rows.live())
-        .to_owned();
-    Ok(txn.execute(&stmt).await?.rows_affected())
+        .lock_exclusive()
+        .all(&**tx)
+        .await?;
+    for row in rows {
+        let (key, current) = decode::<T>(row)?;
+        let mut next = current.revised(current.data.clone(), t);
+        next.delete_time = Some(t);
+        write_revision::<T>(tx, &key, &current, &next).await?;
+        tx.record(change::<T>(
+            &key,
+            ChangeKind::Deleted,
+            Some(&current),
+            &next,
+        )?);
+    }
+    Ok(())
 }
 
-/// Number of live rows of `rows`.
-async fn count_live(db: &impl ConnectionTrait, rows: &Rows) -> Result<u64, StoreError> {
+/// Number of live rows of `T` matching `condition`.
+async fn count_live<T: Table>(tx: &Tx, condition: &Condition) -> Result<u64, StoreError> {
     let count: SimpleExpr = Expr::col(Asterisk).count();
     let stmt = Query::select()
         .expr_as(count, Alias::new(COUNTED))
-        .from(rows.table.clone())
-        .cond_where(rows.live())
+        .from(T::Entity::default().into_iden())
+        .cond_where(
+            condition
+                .clone()
+                .add(Expr::col(<T::Entity as Resource>::DELETE_TIME).is_null()),
+        )
         .to_owned();
-    let row = db.query_one(&stmt).await?;
+    let row = tx.query_one(&stmt).await?;
     let n: i64 = match row {
         Some(row) => row.try_get("", COUNTED)?,
         None => 0,
     };
     Ok(<u64 as TryFrom<i64>>::try_from(n).unwrap_or(0))
+}
+
+/// The journal's entry for the change of the record of `key` from
+/// `before` to `after`.
+fn change<T: Table>(
+    key: &T::Key,
+    kind: ChangeKind,
+    before: Option<&Stored<T::Data>>,
+    after: &Stored<T::Data>,
+) -> Result<Change, StoreError> {
+    let json = |stored: &Stored<T::Data>| encode::<T>(key, stored).into_json();
+    Ok(Change::new(
+        T::COLLECTION,
+        after.name.clone(),
+        kind,
+        before.map(json).transpose()?,
+        json(after)?,
+    ))
+}
+
+/// A write's transaction, and the changes it journals when it commits.
+pub(super) struct Tx {
+    txn: DatabaseTransaction,
+    changes: Mutex<Vec<Change>>,
+    request_id: Mutex<Option<String>>,
+}
+
+impl std::ops::Deref for Tx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl Tx {
+    /// Journals `change` when the write commits.
+    pub(super) fn record(&self, change: Change) {
+        if let Ok(mut changes) = self.changes.lock() {
+            changes.push(change);
+        }
+    }
+
+    /// The request whose `request_id` the changes are journaled under.
+    fn request(&self, request: &RequestKey) {
+        if let Ok(mut id) = self.request_id.lock() {
+            *id = Some(request.request_id.to_string());
+        }
+    }
 }
 
 impl Store {
@@ -354,7 +451,7 @@ impl Store {
     /// the other writer's row and answer precisely.
     pub(super) async fn write<R, F, Fut>(&self, mut attempt: F) -> Result<R, StoreError>
     where
-        F: FnMut(Arc<DatabaseTransaction>) -> Fut,
+        F: FnMut(Arc<Tx>) -> Fut,
         Fut: Future<Output = Result<R, StoreError>>,
     {
         // Room for the one connection every attempt uses, taken once.
@@ -362,21 +459,42 @@ impl Store {
         let mut tries = 0;
         loop {
             tries += 1;
-            let txn = match self.begin_write(&lease).await {
-                Ok(txn) => Arc::new(txn),
+            let tx = match self.begin_write(&lease).await {
+                Ok(txn) => Arc::new(Tx {
+                    txn,
+                    changes: Mutex::default(),
+                    request_id: Mutex::default(),
+                }),
                 Err(e) if e.is_retryable() && tries < MAX_ATTEMPTS => continue,
                 Err(e) => return Err(e),
             };
-            let result = attempt(txn.clone()).await;
-            let Ok(txn) = Arc::try_unwrap(txn) else {
+            let result = attempt(tx.clone()).await;
+            let Ok(Tx {
+                txn,
+                changes,
+                request_id,
+            }) = Arc::try_unwrap(tx)
+            else {
                 return Err(StoreError::corrupt(
                     "transaction",
                     "still borrowed after its work",
                 ));
             };
+            let changes = changes.into_inner().unwrap_or_default();
+            let request_id = request_id.into_inner().unwrap_or_default();
+            // The journal's entries are the transaction's last statements.
+            let result = match result {
+                Ok(value) => journal::append(&txn, &changes, request_id.as_deref())
+                    .await
+                    .map(|()| value),
+                Err(e) => Err(e),
+            };
             let err = match result {
                 Ok(value) => match txn.commit().await {
-                    Ok(()) => return Ok(value),
+                    Ok(()) => {
+                        self.journal.committed(&changes);
+                        return Ok(value);
+                    }
                     Err(e) => StoreError::from(e),
                 },
                 Err(e) => {
@@ -406,11 +524,11 @@ impl Store {
         let (key, data, response) = (&key, &data, &response);
         self.write(|txn| async move {
             if let Some(request) = request
-                && let Some(first) = request_id::find(&*txn, request).await?
+                && let Some(first) = request_id::find(&**txn, request).await?
             {
                 return Ok(Created::Replayed(first));
             }
-            if find::<T>(&*txn, key).await?.is_some() {
+            if find::<T>(&**txn, key).await?.is_some() {
                 return Err(StoreError::AlreadyExists {
                     name: name_of::<T>(key),
                 });
@@ -420,10 +538,12 @@ impl Store {
             let stored = Stored::new(name_of::<T>(key), data.clone(), t, demo);
             if let Some(request) = request {
                 request_id::record(&txn, request, response(&stored), t).await?;
+                txn.request(request);
             }
             T::Entity::insert(encode::<T>(key, &stored))
-                .exec_without_returning(&*txn)
+                .exec_without_returning(&**txn)
                 .await?;
+            txn.record(change::<T>(key, ChangeKind::Created, None, &stored)?);
             Ok(Created::New(stored))
         })
         .await
@@ -440,7 +560,7 @@ impl Store {
         let (items, response) = (&items, &response);
         self.write(|txn| async move {
             if let Some(request) = request
-                && let Some(first) = request_id::find(&*txn, request).await?
+                && let Some(first) = request_id::find(&**txn, request).await?
             {
                 return Ok(CreatedMany::Replayed(first));
             }
@@ -451,7 +571,7 @@ impl Store {
                     index,
                     error: Box::new(error),
                 };
-                if find::<T>(&*txn, key).await?.is_some() {
+                if find::<T>(&**txn, key).await?.is_some() {
                     return Err(item(StoreError::AlreadyExists {
                         name: name_of::<T>(key),
                     }));
@@ -461,12 +581,14 @@ impl Store {
                     .map_err(|e| if e.is_retryable() { e } else { item(e) })?;
                 let stored = Stored::new(name_of::<T>(key), data.clone(), t, false);
                 T::Entity::insert(encode::<T>(key, &stored))
-                    .exec_without_returning(&*txn)
+                    .exec_without_returning(&**txn)
                     .await?;
+                txn.record(change::<T>(key, ChangeKind::Created, None, &stored)?);
                 created.push(stored);
             }
             if let Some(request) = request {
                 request_id::record(&txn, request, response(&created), t).await?;
+                txn.request(request);
             }
             Ok(CreatedMany::New(created))
         })
@@ -575,6 +697,12 @@ impl Store {
             T::check_write(&txn, key, &data, Some(&current.data)).await?;
             let next = current.revised(data, now());
             write_revision::<T>(&txn, key, &current, &next).await?;
+            txn.record(change::<T>(
+                key,
+                ChangeKind::Updated,
+                Some(&current),
+                &next,
+            )?);
             Ok(next)
         })
         .await
@@ -623,6 +751,11 @@ impl Store {
             let mut next = current.revised(current.data.clone(), t);
             next.delete_time = delete.map(|_| t);
             write_revision::<T>(&txn, key, &current, &next).await?;
+            let kind = match delete {
+                Some(_) => ChangeKind::Deleted,
+                None => ChangeKind::Undeleted,
+            };
+            txn.record(change::<T>(key, kind, Some(&current), &next)?);
             Ok(next)
         })
         .await
@@ -630,9 +763,9 @@ impl Store {
 }
 
 /// Refuses to delete `name` while it has live children, unless `force`;
-/// with `force`, soft-deletes them.
+/// with `force`, soft-deletes them (deepest first), journaling each.
 async fn delete_children<T: Table>(
-    txn: &DatabaseTransaction,
+    tx: &Tx,
     key: &T::Key,
     name: &str,
     force: bool,
@@ -641,7 +774,7 @@ async fn delete_children<T: Table>(
     let Some(children) = T::children(key) else {
         return Ok(());
     };
-    let count = count_live(txn, &children.rows).await?;
+    let count = (children.rows.count)(tx, &children.rows.condition).await?;
     if count == 0 {
         return Ok(());
     }
@@ -653,8 +786,8 @@ async fn delete_children<T: Table>(
         });
     }
     for rows in &children.descendants {
-        cascade_delete(txn, rows, t).await?;
+        (rows.delete)(tx, &rows.condition, t).await?;
     }
-    cascade_delete(txn, &children.rows, t).await?;
+    (children.rows.delete)(tx, &children.rows.condition, t).await?;
     Ok(())
 }

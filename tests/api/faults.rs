@@ -31,7 +31,7 @@ async fn channel(server: &Server) -> Channel {
 
 /// A PostgreSQL cluster of the test's own, in a temporary directory, so it
 /// can be stopped and started without touching the shared server.
-struct OwnPostgres {
+pub struct OwnPostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
@@ -44,7 +44,7 @@ impl OwnPostgres {
         c
     }
 
-    fn new() -> Self {
+    pub fn new() -> Self {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL binaries under /usr/lib/postgresql")
             .filter_map(Result::ok)
@@ -77,7 +77,7 @@ impl OwnPostgres {
         pg
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
@@ -101,12 +101,12 @@ impl OwnPostgres {
         assert!(status.success(), "pg_ctl {args:?} failed");
     }
 
-    fn start(&self) {
+    pub fn start(&self) {
         self.pg_ctl(&["start"]);
     }
 
     /// Stops at once, as a crash or a lost host would.
-    fn stop(&self) {
+    pub fn stop(&self) {
         self.pg_ctl(&["stop", "-m", "immediate"]);
     }
 }

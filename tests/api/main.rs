@@ -11,6 +11,7 @@ mod contention;
 mod crowd;
 mod faults;
 mod hostile;
+mod journal;
 mod process;
 mod programs;
 mod query;
@@ -128,6 +129,8 @@ const TESTS: &[Test] = tests! {
         bulk::batch_get_returns_in_order_all_or_nothing,
         bulk::batch_create_is_atomic_and_names_the_request_at_fault,
         bulk::exports_stream_every_record_once_in_batches,
+        journal::every_change_is_journaled_once_with_its_states,
+        journal::a_mirror_that_exports_then_watches_converges,
     ]
     EVERY: Db [
         contention::etag_writers_on_one_record_lose_no_update,
@@ -136,6 +139,8 @@ const TESTS: &[Test] = tests! {
         bulk::generated_datasets_are_valid_and_deterministic,
         contention::racing_creates_get_precise_answers,
         crowd::a_crowd_with_deadlines_is_answered_or_shed,
+        journal::feed_tokens_heartbeats_and_expiry,
+        journal::the_feed_never_passes_a_late_commit,
     ]
     SQLITE: Db [
         transport::tls_serves_encrypted_calls,
@@ -147,6 +152,7 @@ const TESTS: &[Test] = tests! {
         access::calls_over_the_limit_are_shed_not_queued,
         access::large_headers_get_a_grpc_status,
         transport::grpc_web_over_http1_with_cors,
+        journal::the_audit_trail_needs_its_own_scope_and_names_callers,
     ]
     SERVERS: Db [
         faults::replicas_starting_together_all_serve,
@@ -168,6 +174,7 @@ const TESTS: &[Test] = tests! {
     ]
     POSTGRES: Async [
         faults::database_outage_with_default_flags,
+        journal::a_watcher_resumes_across_a_database_outage,
     ]
     SQLITE: Plain [
         process::acknowledged_writes_survive_a_kill,
@@ -177,6 +184,7 @@ const TESTS: &[Test] = tests! {
         access::without_auth_the_server_keeps_to_loopback,
         process::sigterm_drains_calls_and_exits_in_time,
         process::help_groups_the_flags_under_headings,
+        journal::a_watcher_resumes_across_a_killed_server,
     ]
 };
 

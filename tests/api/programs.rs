@@ -8,7 +8,7 @@ use crate::support::{
     App, assert_status, create_company, create_program, create_sme, date, program,
 };
 
-fn participation(sme: &str) -> pb::Participation {
+pub fn participation(sme: &str) -> pb::Participation {
     pb::Participation {
         sme: sme.to_owned(),
         support_amount_krw: Some(50_000_000),
@@ -24,7 +24,7 @@ fn participation(sme: &str) -> pb::Participation {
     }
 }
 
-async fn create_participation(
+pub async fn create_participation(
     app: &mut App,
     parent: &str,
     sme: &str,

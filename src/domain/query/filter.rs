@@ -72,6 +72,22 @@ pub enum Filter {
 
 /// Parses a `filter` for `collection`. The empty filter is `None`.
 pub fn parse_filter(collection: Collection, text: &str) -> Result<Option<Filter>, String> {
+    let Some(expression) = parse_expression(text, "region = SEOUL AND employee_count >= 10")?
+    else {
+        return Ok(None);
+    };
+    let mut builder = Builder {
+        collection,
+        terms: 0,
+    };
+    builder.expression(&expression).map(Some)
+}
+
+/// Parses the AIP-160 grammar of a filter within this service's limits of
+/// length and depth; the empty filter is `None`. `example` is a filter of
+/// the language, for the error. Shared by every filter
+/// language of the API (the Lists', the audit trail's).
+pub(crate) fn parse_expression(text: &str, example: &str) -> Result<Option<Expression>, String> {
     if text.len() > MAX_FILTER_BYTES {
         return Err(format!(
             "is {} bytes long; at most {MAX_FILTER_BYTES} are allowed",
@@ -86,16 +102,9 @@ pub fn parse_filter(collection: Collection, text: &str) -> Result<Option<Filter>
             aip_160::FilterError::TooDeep { limit } => {
                 format!("nests parentheses deeper than {limit} levels")
             }
-            other => format!("cannot be read as an AIP-160 filter ({other}); write comparisons such as `region = SEOUL AND employee_count >= 10`"),
+            other => format!("cannot be read as an AIP-160 filter ({other}); write comparisons such as `{example}`"),
         })?;
-    let Some(expression) = parsed.expression else {
-        return Ok(None);
-    };
-    let mut builder = Builder {
-        collection,
-        terms: 0,
-    };
-    builder.expression(&expression).map(Some)
+    Ok(parsed.expression)
 }
 
 struct Builder {
@@ -281,7 +290,7 @@ fn parse_filter_date(path: &str, text: &str) -> Result<NaiveDate, String> {
 }
 
 /// RFC 3339, or `YYYY-MM-DD` for its midnight UTC; years 1970 to 9999.
-fn parse_filter_time(path: &str, text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_filter_time(path: &str, text: &str) -> Result<DateTime<Utc>, String> {
     let time = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .ok()

@@ -16,5 +16,6 @@ mod tests;
 
 pub use fields::{Field, FieldSpec, FieldType, fields_of};
 pub use filter::{Filter, Literal, Op, Wildcard, parse_filter};
+pub(crate) use filter::{MAX_FILTER_TERMS, parse_expression, parse_filter_time};
 pub use order::{Order, OrderKey, parse_order_by};
 pub use search::{Search, parse_search};

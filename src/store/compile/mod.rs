@@ -98,7 +98,7 @@ fn value(literal: &Literal) -> Value {
 /// metacharacters in caller text are escaped: with `\`, PostgreSQL's
 /// default escape (its `ILIKE … ESCAPE` does not render), elsewhere with
 /// `!` and an explicit `ESCAPE`.
-fn like(backend: DbBackend, wildcard: Option<Wildcard>, text: &str) -> LikeExpr {
+pub(super) fn like(backend: DbBackend, wildcard: Option<Wildcard>, text: &str) -> LikeExpr {
     let like = LikeExpr::new(like_pattern(backend, wildcard, text));
     if backend == DbBackend::Postgres {
         like

@@ -2,6 +2,7 @@
 //! modules; nothing outside `store` sees them.
 
 pub mod company;
+pub mod journal;
 pub mod participation;
 pub mod program;
 pub mod request_id;
@@ -12,7 +13,9 @@ pub mod value;
 /// columns every resource table has.
 macro_rules! resource_model {
     ($table:tt { $($(#[$meta:meta])* $field:ident: $ty:ty,)+ }) => {
-        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[derive(
+            Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize,
+        )]
         #[sea_orm(table_name = $table)]
         pub struct Model {
             $($(#[$meta])* pub $field: $ty,)+
@@ -32,6 +35,10 @@ macro_rules! resource_model {
             const UPDATE_TIME: Column = Column::UpdateTime;
             const DELETE_TIME: Column = Column::DeleteTime;
             const REVISION: Column = Column::Revision;
+
+            fn model_from_json(json: &str) -> Result<Model, serde_json::Error> {
+                serde_json::from_str(json)
+            }
         }
 
         impl super::KeptRow for Model {
@@ -54,6 +61,13 @@ macro_rules! resource_model {
                 self.delete_time = Set(kept.delete_time);
                 self.revision = Set(kept.revision);
                 self.demo = Set(kept.demo);
+            }
+
+            fn into_json(self) -> Result<String, crate::store::StoreError> {
+                use sea_orm::TryIntoModel;
+                let model = self.try_into_model()?;
+                serde_json::to_string(&model)
+                    .map_err(|e| crate::store::StoreError::corrupt("row", e))
             }
         }
     };
@@ -79,6 +93,9 @@ pub trait Resource:
     const UPDATE_TIME: Self::Column;
     const DELETE_TIME: Self::Column;
     const REVISION: Self::Column;
+
+    /// A row from the JSON [`KeepRow::into_json`] made of it.
+    fn model_from_json(json: &str) -> Result<Self::Model, serde_json::Error>;
 }
 
 /// A read row of a resource table.
@@ -91,6 +108,8 @@ pub trait KeptRow {
 pub trait KeepRow {
     /// Sets the row's bookkeeping values.
     fn keep(&mut self, kept: Kept);
+    /// The complete row as JSON (the journal's record states).
+    fn into_json(self) -> Result<String, crate::store::StoreError>;
 }
 
 /// A column the database keeps itself, which rows do not carry: on

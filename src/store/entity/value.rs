@@ -7,10 +7,13 @@ use sea_orm::entity::prelude::*;
 macro_rules! active_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize,
+            serde::Deserialize,
+        )]
         #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
         pub enum $name {
-            $(#[sea_orm(string_value = $text)] $variant,)+
+            $(#[sea_orm(string_value = $text)] #[serde(rename = $text)] $variant,)+
         }
 
         impl From<$name> for crate::domain::$name {
