@@ -4,7 +4,7 @@
 #
 # 1. Write cost: CreateSme then UpdateSme at 16 callers, on PostgreSQL and
 #    SQLite, by this build and by BENCH_ANCHOR_BIN (a build of the commit
-#    before the journal), alternating twice; medians.
+#    before the journal), alternating BENCH_ROUNDS times (3); medians.
 # 2. Latency: a watcher following while 8 writers create at full speed:
 #    commit-to-arrival p50/p99 on PostgreSQL and SQLite.
 # 3. Replay: 1,000,000 journal entries read from the earliest by one
@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 pg=${PARTNERSHIP_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 seconds=${BENCH_SECONDS:-10}
 replay_count=${BENCH_REPLAY:-1000000}
+rounds=${BENCH_ROUNDS:-3}
 port=${BENCH_PORT:-50071}
 only=${BENCH_ONLY:-writes,latency,replay}
 wanted() { [[ ",$only," == *",$1,"* ]]; }
@@ -76,7 +77,7 @@ if wanted writes; then
   echo "|---|---|---|---|---|"
   for backend in postgres sqlite; do
     declare -A runs=()
-    for round in 1 2; do
+    for _ in $(seq 1 "$rounds"); do
       for which in anchor current; do
         b=$bin; [ "$which" = anchor ] && b=$anchor
         url=$(fresh "$backend"); start "$b" "$url"

@@ -20,7 +20,7 @@ use crate::store::{
 };
 
 /// Changes per message of the feed.
-pub const FEED_BATCH: u64 = 500;
+pub const FEED_BATCH: u64 = 1000;
 /// How often a watcher that has everything looks for changes committed by
 /// other processes (this process's own commits wake it at once).
 pub const FEED_POLL: Duration = Duration::from_millis(50);
@@ -241,6 +241,8 @@ async fn follow(
     let mut watcher = store.watcher();
     let mut stopping = settings.stopping.clone();
     let mut last_sent: Option<Instant> = None;
+    // The feed's end while catching up (read once, not per batch).
+    let mut known_end = None;
     loop {
         if *stopping.borrow() {
             let _ = tx
@@ -251,8 +253,11 @@ async fn follow(
             return;
         }
         watcher.mark_seen();
-        let (entries, next) = match store.feed_after(position, &collections, FEED_BATCH).await {
-            Ok(found) => found,
+        let batch = store
+            .feed_after(position, known_end, &collections, FEED_BATCH)
+            .await;
+        let crate::store::Batch { entries, next, end } = match batch {
+            Ok(batch) => batch,
             Err(e) if transient(&e) => {
                 tokio::time::sleep(FEED_POLL).await;
                 continue;
@@ -278,8 +283,10 @@ async fn follow(
         }
         position = next;
         if full {
+            known_end = Some(end);
             continue;
         }
+        known_end = None;
         watcher.behind(None);
         let heartbeat_at = last_sent.map_or_else(Instant::now, |t| t + settings.heartbeat);
         tokio::select! {

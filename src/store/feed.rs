@@ -3,7 +3,7 @@
 //! retention job.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -155,15 +155,36 @@ async fn bound(db: &impl ConnectionTrait) -> Result<Position, StoreError> {
     })
 }
 
-fn position_tuple() -> SimpleExpr {
-    Expr::tuple([
-        Expr::col(entry::Column::Txid),
-        Expr::col(entry::Column::Sequence),
-    ])
+/// The entries after `from` up to `end` in the feed's order, as conditions
+/// an index serves on every database (row-value comparisons are not
+/// range scans on SQLite and MariaDB): on SQLite by `sequence` alone (its
+/// `txid` is always 0), elsewhere by `txid` and then `sequence` (an end's
+/// `sequence` is the largest, so it bounds `txid` alone).
+fn between(backend: DbBackend, from: Position, end: Position) -> Condition {
+    use entry::Column::{Sequence, Txid};
+    if backend == DbBackend::Sqlite {
+        return Condition::all()
+            .add(Sequence.gt(from.sequence))
+            .add(Sequence.lte(end.sequence));
+    }
+    Condition::all()
+        .add(Txid.gte(from.txid))
+        .add(
+            Condition::any()
+                .add(Txid.gt(from.txid))
+                .add(Sequence.gt(from.sequence)),
+        )
+        .add(Txid.lte(end.txid))
 }
 
-fn position_value(p: Position) -> SimpleExpr {
-    Expr::tuple([Expr::val(p.txid), Expr::val(p.sequence)])
+/// A batch of the feed.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    /// Where the next batch starts.
+    pub next: Position,
+    /// The feed's end as read for this batch.
+    pub end: Position,
 }
 
 impl Store {
@@ -190,30 +211,42 @@ impl Store {
     }
 
     /// Up to `limit` committed entries after `from` in the feed's order, of
-    /// `collections` (all when empty), and the position to continue from:
-    /// the last entry's, or the feed's end when there were fewer.
+    /// `collections` (all when empty); the position to continue from (the
+    /// last entry's, or the feed's end when there were fewer); and the end
+    /// read. `known_end`, an end read before (ends only move forward), saves
+    /// reading it again while a watcher catches up.
     pub async fn feed_after(
         &self,
         from: Position,
+        known_end: Option<Position>,
         collections: &[Collection],
         limit: u64,
-    ) -> Result<(Vec<Entry>, Position), StoreError> {
+    ) -> Result<Batch, StoreError> {
         let lease = self.read.one().await?;
         let db = lease.conn();
-        let end = bound(db).await?;
+        let end = match known_end {
+            Some(end) if end > from => end,
+            _ => bound(db).await?,
+        };
         if end <= from {
-            return Ok((Vec::new(), from));
+            return Ok(Batch {
+                entries: Vec::new(),
+                next: from,
+                end,
+            });
         }
-        let mut condition = Condition::all()
-            .add(position_tuple().gt(position_value(from)))
-            .add(position_tuple().lte(position_value(end)));
+        let backend = db.get_database_backend();
+        let mut condition = between(backend, from, end);
         if !collections.is_empty() {
             condition = condition
                 .add(entry::Column::Collection.is_in(collections.iter().map(|c| c.segment())));
         }
-        let rows = entry::Entity::find()
-            .filter(condition)
-            .order_by_asc(entry::Column::Txid)
+        let mut select = entry::Entity::find().filter(condition);
+        // SQLite's txid is always 0: its order is the primary key's.
+        if backend != DbBackend::Sqlite {
+            select = select.order_by_asc(entry::Column::Txid);
+        }
+        let rows = select
             .order_by_asc(entry::Column::Sequence)
             .limit(limit)
             .all(db)
@@ -228,7 +261,7 @@ impl Store {
             Some(last) if full => last.position,
             _ => end,
         };
-        Ok((entries, next))
+        Ok(Batch { entries, next, end })
     }
 
     /// A page of the audit trail, and where the next starts.
@@ -242,15 +275,17 @@ impl Store {
             condition = condition.add(audit_condition(backend, filter));
         }
         if let Some(after) = query.after {
-            let keys = Expr::tuple([
-                Expr::col(entry::Column::CommitTime),
-                Expr::col(entry::Column::Sequence),
-            ]);
-            let at = Expr::tuple([Expr::val(after.commit_time), Expr::val(after.sequence)]);
+            use entry::Column::{CommitTime, Sequence};
+            let (t, n) = (after.commit_time, after.sequence);
+            // (commit_time, sequence) past the cursor, as an index range.
             condition = condition.add(if query.newest_first {
-                keys.lt(at)
+                Condition::all()
+                    .add(CommitTime.lte(t))
+                    .add(Condition::any().add(CommitTime.lt(t)).add(Sequence.lt(n)))
             } else {
-                keys.gt(at)
+                Condition::all()
+                    .add(CommitTime.gte(t))
+                    .add(Condition::any().add(CommitTime.gt(t)).add(Sequence.gt(n)))
             });
         }
         let order = if query.newest_first {
@@ -320,18 +355,26 @@ impl Store {
                         .filter(entry::Column::Sequence.is_in(sequences))
                         .exec(&**txn)
                         .await?;
+                    // The horizon only moves forward (the row is locked
+                    // against another replica's purge).
+                    let current: Option<(i64, i64)> = state::Entity::find_by_id(1)
+                        .select_only()
+                        .column(state::Column::PurgedTxid)
+                        .column(state::Column::PurgedSequence)
+                        .lock_exclusive()
+                        .into_tuple()
+                        .one(&**txn)
+                        .await?;
+                    let current = current.map_or(Position::START, |(txid, sequence)| Position {
+                        txid,
+                        sequence,
+                    });
+                    let horizon = newest.max(current);
                     let horizon = Query::update()
                         .table(state::Entity)
-                        .value(state::Column::PurgedTxid, newest.txid)
-                        .value(state::Column::PurgedSequence, newest.sequence)
+                        .value(state::Column::PurgedTxid, horizon.txid)
+                        .value(state::Column::PurgedSequence, horizon.sequence)
                         .and_where(state::Column::Id.eq(1))
-                        .and_where(
-                            Expr::tuple([
-                                Expr::col(state::Column::PurgedTxid),
-                                Expr::col(state::Column::PurgedSequence),
-                            ])
-                            .lt(position_value(newest)),
-                        )
                         .to_owned();
                     txn.execute(&horizon).await?;
                     Ok(rows.len() as u64)

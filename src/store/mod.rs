@@ -35,7 +35,7 @@ use crate::domain::{Cursor, etag_for};
 pub use count::EXACT_COUNT_LIMIT;
 pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
-pub use feed::{AuditQuery, Entry, RecordState};
+pub use feed::{AuditQuery, Batch, Entry, RecordState};
 pub use insight::{Partner, ProgramGroup};
 pub use journal::{CallInfo, JournalStats, Watcher};
 pub use list::PageQuery;

@@ -523,6 +523,48 @@ pub async fn feed_tokens_heartbeats_and_expiry(db: TestDb) {
     let names: Vec<&str> = changes.iter().map(|c| c.resource.as_str()).collect();
     assert_eq!(names, ["smes/wanted"]);
 
+    // A journal longer than a batch comes in full batches, in order, once.
+    for batch in 0..2 {
+        let requests = (0..(if batch == 0 { 1000 } else { 500 }))
+            .map(|i| pb::CreateSmeRequest {
+                sme: Some(sme(&format!("Many {batch} {i}"))),
+                sme_id: format!("many-{batch}-{i}"),
+                request_id: String::new(),
+            })
+            .collect();
+        app.smes
+            .batch_create_smes(pb::BatchCreateSmesRequest {
+                requests,
+                request_id: String::new(),
+            })
+            .await
+            .expect("batch create");
+    }
+    let mut long = watch(
+        &app.channel,
+        pb::WatchChangesRequest {
+            resume_token: early_token.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("watch");
+    let mut sizes = Vec::new();
+    let mut sequences = Vec::new();
+    while sequences.len() < 1502 {
+        let seen = tokio::time::timeout(Duration::from_secs(10), long.recv())
+            .await
+            .expect("a batch")
+            .expect("open")
+            .expect("ok");
+        sizes.push(seen.changes.len());
+        sequences.extend(seen.changes.iter().map(|c| c.sequence));
+    }
+    assert_eq!(sizes[0], 1000, "batches of 1000: {sizes:?}");
+    assert_eq!(sequences.len(), 1502);
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+    drop(long);
+
     // Entries past retention are deleted; a token from before them is
     // refused, telling the caller to export again.
     let store = partnership::store::Store::connect(&app.db)
@@ -532,7 +574,7 @@ pub async fn feed_tokens_heartbeats_and_expiry(db: TestDb) {
         .purge_journal(chrono::Utc::now() + chrono::TimeDelta::seconds(1))
         .await
         .expect("purge");
-    assert_eq!(purged, 3);
+    assert_eq!(purged, 1503);
     let expired = client
         .watch_changes(pb::WatchChangesRequest {
             resume_token: early_token,
