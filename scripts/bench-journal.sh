@@ -4,7 +4,9 @@
 #
 # 1. Write cost: CreateSme then UpdateSme at 16 callers, on PostgreSQL and
 #    SQLite, by this build and by BENCH_ANCHOR_BIN (a build of the commit
-#    before the journal), alternating BENCH_ROUNDS times (3); medians.
+#    before the journal), in BENCH_ROUNDS (5) pairs run back to back; the
+#    cost is the median of the pairs' ratios (the machine's load drifts
+#    over minutes, a pair's two runs see the same).
 # 2. Latency: a watcher following while 8 writers create at full speed:
 #    commit-to-arrival p50/p99 on PostgreSQL and SQLite.
 # 3. Replay: 1,000,000 journal entries read from the earliest by one
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.."
 pg=${PARTNERSHIP_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 seconds=${BENCH_SECONDS:-10}
 replay_count=${BENCH_REPLAY:-1000000}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 port=${BENCH_PORT:-50071}
 only=${BENCH_ONLY:-writes,latency,replay}
 wanted() { [[ ",$only," == *",$1,"* ]]; }
@@ -73,7 +75,7 @@ if wanted writes; then
     exit 1
   fi
   echo "== write cost: CreateSme, UpdateSme at 16 callers, ${seconds} s each; with the journal vs $anchor"
-  echo "| database | call | without journal (median) | with journal (median) | cost |"
+  echo "| database | call | without journal (median) | with journal (median) | cost: median of the pairs (each pair) |"
   echo "|---|---|---|---|---|"
   for backend in postgres sqlite; do
     declare -A runs=()
@@ -89,8 +91,12 @@ if wanted writes; then
     done
     for call in create update; do
       a=$(median ${runs[anchor-$call]}); c=$(median ${runs[current-$call]})
-      cost=$(python3 -c "print(f'{(1 - $c / $a) * 100:.1f}%')")
-      echo "| $backend | ${call^}Sme | $a/s (${runs[anchor-$call]# }) | $c/s (${runs[current-$call]# }) | $cost |"
+      costs=$(python3 -c "
+import statistics, sys
+a = [float(x) for x in sys.argv[1].split()]; c = [float(x) for x in sys.argv[2].split()]
+pairs = [(1 - y / x) * 100 for x, y in zip(a, c)]
+print(f'{statistics.median(pairs):.1f}% (' + ' '.join(f'{p:.0f}%' for p in pairs) + ')')" "${runs[anchor-$call]}" "${runs[current-$call]}")
+      echo "| $backend | ${call^}Sme | $a/s | $c/s | $costs |"
     done
     unset runs
   done

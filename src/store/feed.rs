@@ -156,25 +156,34 @@ async fn bound(db: &impl ConnectionTrait) -> Result<Position, StoreError> {
 }
 
 /// The entries after `from` up to `end` in the feed's order, as conditions
-/// an index serves on every database (row-value comparisons are not
-/// range scans on SQLite and MariaDB): on SQLite by `sequence` alone (its
-/// `txid` is always 0), elsewhere by `txid` and then `sequence` (an end's
-/// `sequence` is the largest, so it bounds `txid` alone).
+/// an index serves as a range: on PostgreSQL a row-value comparison on
+/// (`txid`, `sequence`); on MariaDB/MySQL, whose optimizer does not range
+/// over row values, `txid` first and then `sequence`; on SQLite `sequence`
+/// alone (its `txid` is always 0). An end's `sequence` is the largest, so
+/// it bounds `txid` alone.
 fn between(backend: DbBackend, from: Position, end: Position) -> Condition {
     use entry::Column::{Sequence, Txid};
-    if backend == DbBackend::Sqlite {
-        return Condition::all()
+    match backend {
+        DbBackend::Sqlite => Condition::all()
             .add(Sequence.gt(from.sequence))
-            .add(Sequence.lte(end.sequence));
+            .add(Sequence.lte(end.sequence)),
+        DbBackend::Postgres => Condition::all()
+            .add(
+                Expr::tuple([Expr::col(Txid), Expr::col(Sequence)]).gt(Expr::tuple([
+                    Expr::val(from.txid),
+                    Expr::val(from.sequence),
+                ])),
+            )
+            .add(Txid.lte(end.txid)),
+        _ => Condition::all()
+            .add(Txid.gte(from.txid))
+            .add(
+                Condition::any()
+                    .add(Txid.gt(from.txid))
+                    .add(Sequence.gt(from.sequence)),
+            )
+            .add(Txid.lte(end.txid)),
     }
-    Condition::all()
-        .add(Txid.gte(from.txid))
-        .add(
-            Condition::any()
-                .add(Txid.gt(from.txid))
-                .add(Sequence.gt(from.sequence)),
-        )
-        .add(Txid.lte(end.txid))
 }
 
 /// A batch of the feed.
