@@ -85,6 +85,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The audit trail's order, and a record's history. A caller's events
+        // are found along the time index (an index of their own would cost
+        // every write more than the rare query it serves).
         for (name, cols) in [
             (
                 "ix_journal_txid_sequence",
@@ -97,10 +100,6 @@ impl MigrationTrait for Migration {
             (
                 "ix_journal_resource_commit_time",
                 &[Journal::Resource, Journal::CommitTime][..],
-            ),
-            (
-                "ix_journal_caller_commit_time",
-                &[Journal::Caller, Journal::CommitTime][..],
             ),
         ] {
             let mut index = Index::create();
