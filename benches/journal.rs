@@ -9,6 +9,8 @@
 //!   cargo bench --bench journal -- fill --database-url URL --count 1000000
 //!   cargo bench --bench journal -- replay --addr 127.0.0.1:50071 --count 1000000 --server-pid PID
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -314,16 +316,7 @@ async fn fill(url: &str, count: u64) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn rss_mb(pid: Option<u32>) -> f64 {
-    let Some(pid) = pid else { return f64::NAN };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    common::memory_mb(pid, "VmRSS")
 }
 
 async fn replay(

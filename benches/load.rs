@@ -6,6 +6,8 @@
 //!   cargo bench --bench load -- --addr 127.0.0.1:50061 \
 //!     --database-url postgres://postgres@127.0.0.1:5432/partnership_bench --server-pid PID
 
+mod common;
+
 use std::future::Future;
 use std::process::Command;
 use std::sync::Arc;
@@ -172,16 +174,7 @@ fn pgbench(url: &str, sql: &str, clients: usize, seconds: u64) -> f64 {
 }
 
 fn peak_rss_mb(pid: Option<u32>) -> f64 {
-    let Some(pid) = pid else { return f64::NAN };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    common::memory_mb(pid, "VmHWM")
 }
 
 struct Table(Vec<[String; 4]>);

@@ -257,15 +257,8 @@ fn audit_restriction(
             }
         ));
     }
-    let op = match comparator {
-        Comparator::Equal | Comparator::Has => Op::Eq,
-        Comparator::NotEqual => Op::Ne,
-        Comparator::LessThan => Op::Lt,
-        Comparator::LessThanOrEqual => Op::Le,
-        Comparator::GreaterThan => Op::Gt,
-        Comparator::GreaterThanOrEqual => Op::Ge,
-    };
-    let ordered = !matches!(op, Op::Eq | Op::Ne);
+    let op = Op::of(comparator);
+    let ordered = op.is_ordering();
     let negate = |filter| {
         if op == Op::Ne {
             AuditFilter::Not(Box::new(filter))

@@ -105,9 +105,24 @@ impl Default for ServerConfig {
             auth: None,
             max_concurrent_calls: d::MAX_CONCURRENT_CALLS,
             max_header_bytes: d::MAX_HEADER_BYTES,
-            journal_retention: Duration::from_secs(10 * 365 * 24 * 3600),
-            feed_heartbeat: Duration::from_secs(15),
+            journal_retention: default_duration(d::JOURNAL_RETENTION),
+            feed_heartbeat: default_duration(d::FEED_HEARTBEAT),
         }
+    }
+}
+
+/// A default written as the flags take it (`10years`, `15s`); a test
+/// holds every one to parsing. (Were one not to, the longest duration is
+/// the safe reading: keep journal entries, send no heartbeat.)
+fn default_duration(text: &str) -> Duration {
+    humantime::parse_duration(text).unwrap_or(Duration::MAX)
+}
+
+#[cfg(test)]
+#[test]
+fn duration_defaults_parse() {
+    for text in [defaults::JOURNAL_RETENTION, defaults::FEED_HEARTBEAT] {
+        assert!(default_duration(text) < Duration::MAX, "{text}");
     }
 }
 

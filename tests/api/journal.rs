@@ -524,22 +524,8 @@ pub async fn feed_tokens_heartbeats_and_expiry(db: TestDb) {
     assert_eq!(names, ["smes/wanted"]);
 
     // A journal longer than a batch comes in full batches, in order, once.
-    for batch in 0..2 {
-        let requests = (0..(if batch == 0 { 1000 } else { 500 }))
-            .map(|i| pb::CreateSmeRequest {
-                sme: Some(sme(&format!("Many {batch} {i}"))),
-                sme_id: format!("many-{batch}-{i}"),
-                request_id: String::new(),
-            })
-            .collect();
-        app.smes
-            .batch_create_smes(pb::BatchCreateSmesRequest {
-                requests,
-                request_id: String::new(),
-            })
-            .await
-            .expect("batch create");
-    }
+    let many = (0..1500).map(|i| (format!("many-{i}"), sme(&format!("Many {i}"))));
+    crate::support::create_smes(&mut app, many).await;
     let mut long = watch(
         &app.channel,
         pb::WatchChangesRequest {
@@ -560,7 +546,13 @@ pub async fn feed_tokens_heartbeats_and_expiry(db: TestDb) {
         sizes.push(seen.changes.len());
         sequences.extend(seen.changes.iter().map(|c| c.sequence));
     }
-    assert_eq!(sizes[0], 1000, "batches of 1000: {sizes:?}");
+    // (On PostgreSQL a transaction still open elsewhere in the cluster may
+    // hold back part of it for a moment, so the first message may be
+    // smaller.)
+    assert!(
+        sizes.iter().all(|n| *n <= 1000) && sizes.contains(&1000),
+        "batches of at most 1000, one full: {sizes:?}"
+    );
     assert_eq!(sequences.len(), 1502);
     assert!(sequences.windows(2).all(|w| w[0] < w[1]));
     drop(long);
@@ -734,13 +726,21 @@ pub async fn the_feed_never_passes_a_late_commit(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // ...and yet the watcher has delivered none of them: they sort
         // after the held one's slot.
+        // (Watching "from now" may also bring the creates above, committed
+        // just before the watch began while another transaction of the
+        // cluster was open: the feed's start never misses a change, and may
+        // bring a few from just before it.)
         while let Ok(Some(seen)) = tokio::time::timeout(Duration::from_millis(10), rx.recv()).await
         {
             let seen = seen.expect("ok");
+            let updates: Vec<_> = seen
+                .changes
+                .iter()
+                .filter(|c| c.kind == KIND_UPDATED)
+                .collect();
             assert!(
-                seen.changes.is_empty(),
-                "delivered past an open transaction: {:?}",
-                seen.changes
+                updates.is_empty(),
+                "delivered past an open transaction: {updates:?}"
             );
         }
     }
@@ -750,7 +750,12 @@ pub async fn the_feed_never_passes_a_late_commit(db: TestDb) {
     }
     held.await.expect("join").expect("held write");
     later.await.expect("join").expect("later writes");
-    let (changes, _) = take_changes(&mut rx, Duration::from_secs(20), |c| c.len() >= 4).await;
+    let updated = |c: &[pb::ChangeEvent]| c.iter().filter(|c| c.kind == KIND_UPDATED).count();
+    let (changes, _) = take_changes(&mut rx, Duration::from_secs(20), |c| updated(c) >= 4).await;
+    let changes: Vec<pb::ChangeEvent> = changes
+        .into_iter()
+        .filter(|c| c.kind == KIND_UPDATED)
+        .collect();
     let names: Vec<&str> = changes.iter().map(|c| c.resource.as_str()).collect();
     assert_eq!(
         names,
@@ -763,8 +768,8 @@ pub async fn the_feed_never_passes_a_late_commit(db: TestDb) {
         "in commit order, each once"
     );
     // Nothing more arrives.
-    let (extra, _) = take_changes(&mut rx, Duration::from_millis(500), |c| !c.is_empty()).await;
-    assert!(extra.is_empty(), "repeated: {extra:?}");
+    let (extra, _) = take_changes(&mut rx, Duration::from_millis(500), |c| updated(c) > 0).await;
+    assert_eq!(updated(&extra), 0, "repeated: {extra:?}");
     // What the feed delivered is what the journal holds.
     let journal: Vec<i64> = events(&app, r#"kind = UPDATED"#, "commit_time")
         .await

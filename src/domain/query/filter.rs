@@ -26,6 +26,26 @@ pub enum Op {
     Ge,
 }
 
+impl Op {
+    /// The operator of an AIP-160 comparator (`:` compares as `=`).
+    pub(crate) fn of(comparator: Comparator) -> Self {
+        match comparator {
+            Comparator::Equal | Comparator::Has => Op::Eq,
+            Comparator::NotEqual => Op::Ne,
+            Comparator::LessThan => Op::Lt,
+            Comparator::LessThanOrEqual => Op::Le,
+            Comparator::GreaterThan => Op::Gt,
+            Comparator::GreaterThanOrEqual => Op::Ge,
+        }
+    }
+
+    /// Whether it orders (`<`, `<=`, `>`, `>=`) rather than compares for
+    /// equality.
+    pub(crate) fn is_ordering(self) -> bool {
+        !matches!(self, Op::Eq | Op::Ne)
+    }
+}
+
 /// How a text pattern matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wildcard {
@@ -171,15 +191,8 @@ impl Builder {
         if value.is_null() {
             return null_comparison(spec, comparator);
         }
-        let op = match comparator {
-            Comparator::Equal | Comparator::Has => Op::Eq,
-            Comparator::NotEqual => Op::Ne,
-            Comparator::LessThan => Op::Lt,
-            Comparator::LessThanOrEqual => Op::Le,
-            Comparator::GreaterThan => Op::Gt,
-            Comparator::GreaterThanOrEqual => Op::Ge,
-        };
-        let ordered = !matches!(op, Op::Eq | Op::Ne);
+        let op = Op::of(comparator);
+        let ordered = op.is_ordering();
         let field = spec.field;
         let literal = match spec.ty {
             T::Text => {
