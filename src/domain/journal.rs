@@ -96,18 +96,9 @@ impl Position {
 
 /// Parses the `collections` of a watch: empty means every collection.
 pub fn parse_collections(names: &[String]) -> Result<Vec<Collection>, String> {
-    const ALL: [Collection; 4] = [
-        Collection::Companies,
-        Collection::Smes,
-        Collection::Programs,
-        Collection::Participations,
-    ];
     let mut out = Vec::new();
     for name in names {
-        let found = ALL
-            .into_iter()
-            .find(|c| c.segment() == name.trim())
-            .ok_or_else(|| {
+        let found = Collection::from_segment(name.trim()).ok_or_else(|| {
                 format!("{name:?} is not a collection; the collections are companies, smes, programs and participations")
             })?;
         if !out.contains(&found) {

@@ -14,6 +14,18 @@ pub enum Collection {
 }
 
 impl Collection {
+    pub const ALL: [Collection; 4] = [
+        Collection::Companies,
+        Collection::Smes,
+        Collection::Programs,
+        Collection::Participations,
+    ];
+
+    /// The collection whose segment is `segment` (`smes`), if any.
+    pub fn from_segment(segment: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.segment() == segment)
+    }
+
     /// The collection's segment in resource names.
     pub fn segment(self) -> &'static str {
         match self {

@@ -61,20 +61,9 @@ pub struct Entry {
     pub after: RecordState,
 }
 
-fn collection_of(text: &str) -> Option<Collection> {
-    [
-        Collection::Companies,
-        Collection::Smes,
-        Collection::Programs,
-        Collection::Participations,
-    ]
-    .into_iter()
-    .find(|c| c.segment() == text)
-}
-
 impl Entry {
     fn decode(m: entry::Model) -> Result<Self, StoreError> {
-        let collection = collection_of(&m.collection)
+        let collection = Collection::from_segment(&m.collection)
             .ok_or_else(|| StoreError::corrupt("journal collection", &m.collection))?;
         let kind = ChangeKind::from_stored(&m.kind)
             .ok_or_else(|| StoreError::corrupt("journal kind", &m.kind))?;
