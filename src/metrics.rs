@@ -28,6 +28,7 @@ pub struct Metrics {
     journal: IntCounterVec,
     feed_watchers: prometheus::IntGauge,
     feed_lag: prometheus::Gauge,
+    settled: IntCounterVec,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
 }
@@ -108,6 +109,13 @@ impl Metrics {
             "partnership_feed_lag_seconds",
             "How far behind the slowest change feed watcher of this process is: now less the commit time of the last change it was sent, 0 when every watcher has everything committed.",
         )?;
+        let settled = IntCounterVec::new(
+            Opts::new(
+                "partnership_write_outcomes_settled_total",
+                "Writes whose database connection failed as they committed, by what the server found when it asked the database again: landed (answered with its result), not_landed (run once more, or answered DATABASE_UNAVAILABLE), unknown (answered OUTCOME_UNKNOWN).",
+            ),
+            &["outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "partnership_build_info",
@@ -127,6 +135,7 @@ impl Metrics {
         registry.register(Box::new(journal.clone()))?;
         registry.register(Box::new(feed_watchers.clone()))?;
         registry.register(Box::new(feed_lag.clone()))?;
+        registry.register(Box::new(settled.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, process_max_fds, process_start_time_seconds, …
         // (Linux; elsewhere the collector reports nothing).
@@ -159,6 +168,7 @@ impl Metrics {
             journal,
             feed_watchers,
             feed_lag,
+            settled,
             methods,
         }))
     }
@@ -203,6 +213,10 @@ impl Metrics {
         self.feed_watchers
             .set(i64::try_from(journal.watchers).unwrap_or(i64::MAX));
         self.feed_lag.set(journal.lag.as_secs_f64());
+        for (outcome, n) in store.write_outcomes() {
+            let counter = self.settled.with_label_values(&[outcome]);
+            counter.inc_by(n.saturating_sub(counter.get()));
+        }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "encoding metrics failed");

@@ -11,6 +11,7 @@ mod m20261126_000004_add_query_indexes;
 mod m20261126_000005_bound_trigram_pending_lists;
 mod m20261126_000006_add_search_names;
 mod m20261130_000007_create_journal;
+mod m20261201_000008_add_journal_write_id;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_bound_trigram_pending_lists::Migration),
             Box::new(m20261126_000006_add_search_names::Migration),
             Box::new(m20261130_000007_create_journal::Migration),
+            Box::new(m20261201_000008_add_journal_write_id::Migration),
         ]
     }
 }

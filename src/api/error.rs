@@ -193,6 +193,7 @@ fn rejection(error: &StoreError, collection: Collection, action: Action) -> Opti
         E::Item { error, .. } => return rejection(error, collection, action),
         E::Invalid(_)
         | E::Unavailable(_)
+        | E::OutcomeUnknown { .. }
         | E::DatabaseMissing { .. }
         | E::Overloaded { .. }
         | E::WaitTimedOut { .. }
@@ -321,8 +322,18 @@ fn failed(error: &StoreError) -> Status {
             tracing::warn!(error = %cause_chain(error), "database unavailable");
             failure(
                 Reason::DatabaseUnavailable,
-                "the database is unavailable; retry later",
+                "the database is unavailable; nothing was written; retry later",
                 &[],
+                Some(Duration::from_secs(1)),
+            )
+        }
+        // Settling the write found no answer within the call's time.
+        StoreError::OutcomeUnknown { .. } => {
+            tracing::warn!(error = %cause_chain(error), "write outcome unknown");
+            failure(
+                Reason::OutcomeUnknown,
+                "the connection to the database failed as the write committed, and the database could not be asked in time whether it landed: it may have. Repeat the call with the same request_id (a create then answers as it first did, creating nothing twice), or read the record back (its etag tells whether an update or delete landed)",
+                &[("repeat_with_same_request_id", "true".to_owned())],
                 Some(Duration::from_secs(1)),
             )
         }

@@ -59,7 +59,12 @@ reasons! {
     /// A write collided with concurrent writes; `RetryInfo` says when to
     /// retry.
     ConcurrentWrite => "CONCURRENT_WRITE", Aborted;
+    /// The database cannot be reached; nothing was written.
     DatabaseUnavailable => "DATABASE_UNAVAILABLE", Unavailable;
+    /// The connection failed as a write committed and the database could
+    /// not be asked in time whether it landed: repeat with the same
+    /// `request_id`, or read the record back.
+    OutcomeUnknown => "OUTCOME_UNKNOWN", Unavailable;
     /// Load, not an outage: too many calls at once, or waiting for the
     /// database.
     Overloaded => "OVERLOADED", Unavailable;

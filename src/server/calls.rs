@@ -252,7 +252,11 @@ where
         let cut_off = sooner.unwrap_or(start + self.call_timeout);
         Box::pin(
             async move {
-                let work = deadline::scope(sooner, journal::scope(journaled_as, inner.call(req)));
+                let work = deadline::scope_call(
+                    sooner,
+                    cut_off,
+                    journal::scope(journaled_as, inner.call(req)),
+                );
                 // The service answers for itself just before the deadline
                 // (the store stops its waits and statements early); should
                 // it not have by the deadline, the call is cut off here with

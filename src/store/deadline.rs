@@ -12,17 +12,63 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 tokio::task_local! {
-    static DEADLINE: Option<Instant>;
+    static DEADLINE: Times;
+}
+
+/// When the current call must be done.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    /// The caller's deadline, when sooner than the server's call timeout.
+    deadline: Option<Instant>,
+    /// When the call is cut off: the deadline, or the call timeout's end.
+    cut_off: Option<Instant>,
 }
 
 /// Runs `f` with `deadline` as its call's deadline.
 pub fn scope<F: Future>(deadline: Option<Instant>, f: F) -> impl Future<Output = F::Output> {
-    DEADLINE.scope(deadline, f)
+    DEADLINE.scope(
+        Times {
+            deadline,
+            cut_off: deadline,
+        },
+        f,
+    )
+}
+
+/// Runs `f` as a call with the caller's `deadline` (when sooner than the
+/// server's call timeout) that is cut off at `cut_off` either way.
+pub fn scope_call<F: Future>(
+    deadline: Option<Instant>,
+    cut_off: Instant,
+    f: F,
+) -> impl Future<Output = F::Output> {
+    DEADLINE.scope(
+        Times {
+            deadline,
+            cut_off: Some(cut_off),
+        },
+        f,
+    )
 }
 
 /// The deadline of the current call, for work handed to another task.
 pub fn current() -> Option<Instant> {
-    DEADLINE.try_with(|d| *d).ok().flatten()
+    DEADLINE.try_with(|t| t.deadline).ok().flatten()
+}
+
+/// The time the current call has to work and still answer for itself
+/// before it is cut off (by its deadline or by the server's call timeout),
+/// less [`MARGIN`]; `None` outside a call.
+pub fn left_to_answer() -> Option<Duration> {
+    DEADLINE
+        .try_with(|t| t.cut_off)
+        .ok()
+        .flatten()
+        .map(|cut_off| {
+            cut_off
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(MARGIN)
+        })
 }
 
 /// The time the current call has left, at least a millisecond; `None`

@@ -77,9 +77,21 @@ pub enum StoreError {
     /// than the store retries; the caller may retry.
     #[error("the write collided with concurrent writes; retry")]
     Contended(#[source] DbErr),
-    /// The database cannot be reached; the caller may retry.
+    /// The database cannot be reached; the caller may retry. Nothing was
+    /// written: a write whose connection failed as it committed is settled
+    /// first, or is [`StoreError::OutcomeUnknown`].
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// The connection failed as a write committed, and the database could
+    /// not be asked in time whether it landed: it may have.
+    #[error(
+        "the connection to the database failed as the write committed, and for {waited:?} the database could not be asked whether it landed"
+    )]
+    OutcomeUnknown {
+        waited: std::time::Duration,
+        #[source]
+        cause: Box<StoreError>,
+    },
     /// The server answers, but the database the URL names is not there.
     #[error(
         "database {name:?} does not exist on the server: create it (PostgreSQL: createdb {name}; MariaDB/MySQL: CREATE DATABASE `{name}`) or pass --create-database"
@@ -183,14 +195,19 @@ fn is_unavailable(err: &DbErr) -> bool {
         Some(Sqlx::Database(db)) => {
             let code = db.code().unwrap_or_default();
             // PostgreSQL SQLSTATE: 08xxx connection exceptions, 57P01-57P03
-            // shutdown / cannot connect now, 3D000 database does not exist.
-            // MariaDB/MySQL error numbers: 1049 unknown database, 1053
-            // shutdown in progress, 2002/2003/2006/2013 server unreachable
-            // or gone.
+            // shutdown / cannot connect now, 3D000 database does not exist,
+            // 25006 a read-only server (a standby, or a former leader that
+            // came back as one). MariaDB/MySQL error numbers: 1049 unknown
+            // database, 1053 shutdown in progress, 1290/1836 read-only,
+            // 2002/2003/2006/2013 server unreachable or gone.
             code.starts_with("08")
-                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "3D000")
-                || mysql_number(&**db)
-                    .is_some_and(|n| matches!(n, 1049 | 1053 | 2002 | 2003 | 2006 | 2013))
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "3D000" | "25006"
+                )
+                || mysql_number(&**db).is_some_and(|n| {
+                    matches!(n, 1049 | 1053 | 1290 | 1836 | 2002 | 2003 | 2006 | 2013)
+                })
         }
         _ => false,
     }
@@ -250,6 +267,17 @@ fn is_collision(err: &DbErr) -> bool {
             // SQLite: 5 busy, 6 locked.
             matches!(code.as_ref(), "40001" | "40P01" | "5" | "6")
                 || mysql_number(&**db).is_some_and(|n| matches!(n, 1213 | 1205))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `err` says a lock taken without waiting is held by another
+/// transaction (MariaDB 1205 for `NOWAIT`, MySQL 3572).
+pub(super) fn is_lock_busy(err: &DbErr) -> bool {
+    match driver_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => {
+            mysql_number(&**db).is_some_and(|n| matches!(n, 1205 | 3572))
         }
         _ => false,
     }

@@ -96,20 +96,32 @@ impl Change {
     }
 }
 
+/// What finds a write's entries again once its COMMIT has been sent: the
+/// id the server drew for the write, along the index of its `txid`.
+#[derive(Debug, Clone)]
+pub(super) struct Mark {
+    /// PostgreSQL's transaction id, or the MariaDB/MySQL commit clock.
+    pub(super) txid: i64,
+    pub(super) write_id: String,
+}
+
 /// Appends `changes` to the journal inside the write's transaction, as its
-/// last statements (see the module's notes on order).
+/// last statements (see the module's notes on order), under `write_id`.
+/// Returns what finds them again after a failed commit: `None` when there
+/// is nothing to find (no changes) or no connection to lose (SQLite).
 pub(super) async fn append(
     txn: &DatabaseTransaction,
     changes: &[Change],
     request_id: Option<&str>,
-) -> Result<(), StoreError> {
+    write_id: &str,
+) -> Result<Option<Mark>, StoreError> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let backend = txn.get_database_backend();
     let (caller, method) = current_call();
-    let txid: SimpleExpr = match backend {
-        DbBackend::Postgres => Expr::cust("pg_current_xact_id()::text::bigint"),
+    let (txid, mut known): (SimpleExpr, Option<i64>) = match backend {
+        DbBackend::Postgres => (Expr::cust("pg_current_xact_id()::text::bigint"), None),
         DbBackend::MySql => {
             let bump = Query::update()
                 .table(state::Entity)
@@ -124,9 +136,9 @@ pub(super) async fn append(
                 .one(txn)
                 .await?;
             let clock = clock.ok_or_else(|| StoreError::corrupt("journal_state", "no row"))?;
-            Expr::val(clock)
+            (Expr::val(clock), Some(clock))
         }
-        _ => Expr::val(0i64),
+        _ => (Expr::val(0i64), None),
     };
     let t = super::now();
     // At most this many entries per statement, well within every database's
@@ -144,6 +156,7 @@ pub(super) async fn append(
             entry::Column::Kind,
             entry::Column::Before,
             entry::Column::After,
+            entry::Column::WriteId,
         ]);
         for c in chunk {
             insert
@@ -158,12 +171,27 @@ pub(super) async fn append(
                     c.kind.as_str().into(),
                     c.before.clone().into(),
                     c.after.as_str().into(),
+                    write_id.into(),
                 ])
                 .map_err(|e| StoreError::corrupt("journal insert", e))?;
         }
-        txn.execute(&insert).await?;
+        if backend == DbBackend::Postgres && known.is_none() {
+            // The transaction id comes back with the first statement, in
+            // its round trip.
+            insert.returning_col(entry::Column::Txid);
+            let row = txn
+                .query_one(&insert)
+                .await?
+                .ok_or_else(|| StoreError::corrupt("journal insert", "returned no row"))?;
+            known = Some(row.try_get_by_index::<i64>(0)?);
+        } else {
+            txn.execute(&insert).await?;
+        }
     }
-    Ok(())
+    Ok(known.map(|txid| Mark {
+        txid,
+        write_id: write_id.to_owned(),
+    }))
 }
 
 /// What this process has journaled and how its watchers keep up, for the

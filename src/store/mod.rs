@@ -13,6 +13,7 @@ mod feed;
 mod insight;
 pub mod journal;
 mod list;
+mod outcome;
 mod participation;
 mod pool;
 mod program;
@@ -188,6 +189,8 @@ pub struct Store {
     coalescer: std::sync::Arc<coalesce::Coalescer>,
     /// What this process journals, and its watchers.
     journal: std::sync::Arc<journal::Journal>,
+    /// How the writes whose commit failed were settled.
+    settlements: std::sync::Arc<outcome::Settlements>,
 }
 
 impl Store {
@@ -268,6 +271,7 @@ impl Store {
             estimates: count::Estimates::default(),
             coalescer: Default::default(),
             journal: Default::default(),
+            settlements: Default::default(),
         })
     }
 

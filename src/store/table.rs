@@ -17,6 +17,7 @@ use super::count::COUNTED;
 use super::entity::{KeepRow, Kept, KeptRow, Resource};
 use super::error::Reference;
 use super::journal::{self, Change};
+use super::outcome::Settled;
 use super::request_id::{self, Created, CreatedMany, RequestKey};
 use super::{Store, StoreError, Stored, now};
 use crate::domain::{ChangeKind, Collection, Field, Literal, Order, ResourceId};
@@ -449,6 +450,12 @@ impl Store {
     /// with a concurrent writer (a unique index taken meanwhile, a deadlock)
     /// rolls back and runs it again on fresh data, so its checks then see
     /// the other writer's row and answer precisely.
+    ///
+    /// When the commit itself fails (the connection lost as COMMIT went
+    /// out), the write is settled before anything is answered (see
+    /// `outcome`): landed, its answer stands; not landed, it runs once more;
+    /// not known in time, [`StoreError::OutcomeUnknown`]. So an
+    /// [`StoreError::Unavailable`] always means nothing was written.
     pub(super) async fn write<R, F, Fut>(&self, mut attempt: F) -> Result<R, StoreError>
     where
         F: FnMut(Arc<Tx>) -> Fut,
@@ -456,7 +463,11 @@ impl Store {
     {
         // Room for the one connection every attempt uses, taken once.
         let lease = self.write.one().await?;
+        // The id this write's journal entries carry, the same in every
+        // attempt: only one of them can commit.
+        let write_id = uuid::Uuid::new_v4().to_string();
         let mut tries = 0;
+        let mut reran = false;
         loop {
             tries += 1;
             let tx = match self.begin_write(&lease).await {
@@ -484,18 +495,34 @@ impl Store {
             let request_id = request_id.into_inner().unwrap_or_default();
             // The journal's entries are the transaction's last statements.
             let result = match result {
-                Ok(value) => journal::append(&txn, &changes, request_id.as_deref())
+                Ok(value) => journal::append(&txn, &changes, request_id.as_deref(), &write_id)
                     .await
-                    .map(|()| value),
+                    .map(|mark| (value, mark)),
                 Err(e) => Err(e),
             };
             let err = match result {
-                Ok(value) => match txn.commit().await {
+                Ok((value, mark)) => match txn.commit().await {
                     Ok(()) => {
                         self.journal.committed(&changes);
                         return Ok(value);
                     }
-                    Err(e) => StoreError::from(e),
+                    Err(e) => match (StoreError::from(e), mark) {
+                        // The database refused the commit: it rolled back.
+                        (err, _) if err.is_retryable() => err,
+                        (err, Some(mark)) => match self.settle(&lease, &mark, err).await? {
+                            Settled::Landed => {
+                                self.journal.committed(&changes);
+                                return Ok(value);
+                            }
+                            Settled::NotLanded(_) if !reran => {
+                                reran = true;
+                                tracing::info!("running the write again");
+                                continue;
+                            }
+                            Settled::NotLanded(err) => return Err(err),
+                        },
+                        (err, None) => err,
+                    },
                 },
                 Err(e) => {
                     // A rollback that fails leaves nothing behind: the

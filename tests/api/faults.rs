@@ -45,12 +45,22 @@ impl OwnPostgres {
     }
 
     pub fn new() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
+        let pg = Self::init();
+        pg.start();
+        pg
+    }
+
+    fn bin() -> PathBuf {
+        std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL binaries under /usr/lib/postgresql")
             .filter_map(Result::ok)
             .map(|e| e.path().join("bin"))
             .find(|b| b.join("pg_ctl").exists())
-            .expect("pg_ctl");
+            .expect("pg_ctl")
+    }
+
+    /// A directory of its own, owned by `postgres`, and a free port.
+    fn place() -> (PathBuf, tempfile::TempDir, u16) {
         let dir = tempfile::tempdir().expect("temp dir");
         let status = Command::new("chown")
             .args(["postgres:postgres"])
@@ -58,6 +68,16 @@ impl OwnPostgres {
             .status()
             .expect("chown");
         assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        (Self::bin(), dir, port)
+    }
+
+    /// A new cluster, not started.
+    fn init() -> Self {
+        let (bin, dir, port) = Self::place();
         let data = dir.path().join("data");
         let status = Self::as_postgres(
             &bin.join("initdb"),
@@ -68,13 +88,102 @@ impl OwnPostgres {
         .status()
         .expect("initdb");
         assert!(status.success(), "initdb failed");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let pg = Self { bin, dir, port };
-        pg.start();
-        pg
+        Self { bin, dir, port }
+    }
+
+    /// Appends `lines` to the cluster's `postgresql.conf`.
+    fn configure(&self, lines: &str) {
+        use std::io::Write;
+        let path = self.dir.path().join("data").join("postgresql.conf");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .expect("postgresql.conf");
+        writeln!(file, "{lines}").expect("configure");
+    }
+
+    /// A leader whose every commit waits for a synchronous standby, and
+    /// that standby (streaming from it, started): a pair as Patroni runs
+    /// it with `synchronous_mode`.
+    pub fn synchronous_pair() -> (Self, Self) {
+        let leader = Self::init();
+        // remote_apply: a commit waits until the standby has replayed it,
+        // so more commits are in flight at any moment (a stricter mode than
+        // Patroni's synchronous_mode, which waits for the standby's flush).
+        leader.configure(
+            "synchronous_standby_names = '*'\nsynchronous_commit = remote_apply\nwal_sender_timeout = '5s'",
+        );
+        leader.start();
+        let (bin, dir, port) = Self::place();
+        let data = dir.path().join("data");
+        let status = Self::as_postgres(
+            &bin.join("pg_basebackup"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        )
+        .args(["-p", &leader.port.to_string(), "-D"])
+        .arg(&data)
+        .status()
+        .expect("pg_basebackup");
+        assert!(status.success(), "pg_basebackup failed");
+        let standby = Self { bin, dir, port };
+        // Promoted, it must not wait for a standby of its own.
+        standby.configure("synchronous_standby_names = ''");
+        standby.start();
+        (leader, standby)
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Kills the postmaster and its processes with SIGKILL, as a lost host.
+    pub fn kill(&self) {
+        let pid_file = self.dir.path().join("data").join("postmaster.pid");
+        let text = std::fs::read_to_string(pid_file).expect("postmaster.pid");
+        let pid = text.lines().next().expect("pid").trim().to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .expect("pgrep");
+        let mut pids = vec![pid];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        // A child may end by itself meanwhile: the postmaster is what must go.
+        let _ = Command::new("kill")
+            .arg("-9")
+            .args(&pids)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let alive = || {
+            Command::new("kill")
+                .args(["-0", &pids[0]])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let since = Instant::now();
+        while alive() {
+            assert!(since.elapsed() < Duration::from_secs(5), "postmaster lives");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Promotes this standby to leader, waiting until it takes writes.
+    pub fn promote(&self) {
+        self.pg_ctl(&["promote"]);
     }
 
     pub fn url(&self) -> String {

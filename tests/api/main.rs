@@ -12,6 +12,7 @@ mod crowd;
 mod faults;
 mod hostile;
 mod journal;
+mod outcome;
 mod process;
 mod programs;
 mod query;
@@ -158,6 +159,8 @@ const TESTS: &[Test] = tests! {
         faults::replicas_starting_together_all_serve,
         faults::an_older_version_refuses_a_newer_schema,
         process::a_missing_database_is_named_once_or_created,
+        outcome::a_write_cut_off_at_its_commit_is_settled,
+        outcome::writers_through_cut_commits_are_told_the_truth,
     ]
     SQLITE: Async [
         faults::calls_past_their_deadline_are_logged_and_counted,
@@ -166,6 +169,7 @@ const TESTS: &[Test] = tests! {
     ]
     POSTGRES: Db [
         access::expired_deadlines_cancel_the_statement,
+        outcome::a_write_to_a_read_only_database_is_unavailable,
         access::sighup_reloads_callers_and_no_secret_leaks,
         crowd::point_reads_honour_the_deadline,
     ]
@@ -174,6 +178,7 @@ const TESTS: &[Test] = tests! {
     ]
     POSTGRES: Async [
         faults::database_outage_with_default_flags,
+        outcome::writes_through_a_leader_failover_are_answered_truthfully,
         journal::a_watcher_resumes_across_a_database_outage,
     ]
     SQLITE: Plain [

@@ -64,10 +64,19 @@ pub fn start(db_url: &str) -> Server {
 
 /// [`start`] from async code, and a channel to the server.
 pub async fn start_connected(db_url: &str) -> (Server, tonic::transport::Channel) {
+    launch_connected(db_url, &[]).await
+}
+
+/// [`launch`] with `flags` from async code, and a channel to the server.
+pub async fn launch_connected(db_url: &str, flags: &[&str]) -> (Server, tonic::transport::Channel) {
     let url = db_url.to_owned();
-    let server = tokio::task::spawn_blocking(move || start(&url))
-        .await
-        .expect("server starts");
+    let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+    let server = tokio::task::spawn_blocking(move || {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        launch(&url, &flags, None)
+    })
+    .await
+    .expect("server starts");
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
         .expect("uri")
         .connect()

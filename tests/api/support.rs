@@ -178,11 +178,17 @@ impl App {
 
     /// Starts a server with `config` (health checked every 200 ms).
     pub async fn spawn_with(db: &TestDb, config: ServerConfig) -> App {
+        Self::spawn_on(db, db.config(), config).await
+    }
+
+    /// Starts a server with `config` on `db` reached as `db_config` says
+    /// (through a proxy, say).
+    pub async fn spawn_on(db: &TestDb, db_config: DbConfig, config: ServerConfig) -> App {
         // PARTNERSHIP_TEST_LOG=1 shows the servers' logs, to debug a test.
         if std::env::var_os("PARTNERSHIP_TEST_LOG").is_some() {
             partnership::telemetry::init(partnership::config::LogFormat::Text);
         }
-        let store = Store::connect(&db.config()).await.expect("connect store");
+        let store = Store::connect(&db_config).await.expect("connect store");
         store.migrate().await.expect("migrate");
         let listener = server::bind("127.0.0.1:0".parse().expect("addr"))
             .await
@@ -221,7 +227,7 @@ impl App {
                 .expect("connect"),
         };
         App {
-            db: db.config(),
+            db: db_config,
             addr,
             metrics_addr,
             companies: CompanyServiceClient::new(channel.clone()),
@@ -287,6 +293,7 @@ pub fn assert_status(
                     | "per_second"
                     | "max_concurrent_calls"
                     | "max_waiting_calls"
+                    | "repeat_with_same_request_id"
             ),
             "unexpected ErrorInfo.metadata key {key}: {status:?}"
         );

@@ -24,6 +24,10 @@ pub struct Model {
     /// JSON of the row after the change.
     #[sea_orm(column_type = "Text")]
     pub after: String,
+    /// The write (transaction) the entry belongs to: an id the server draws
+    /// for it, looked up when a connection fails as that write commits.
+    /// NULL for entries written before migration 8.
+    pub write_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
