@@ -514,7 +514,9 @@ impl Store {
                                 self.journal.committed(&changes);
                                 return Ok(value);
                             }
-                            Settled::NotLanded(_) if !reran => {
+                            // Once, and only with time for it: a run cut off
+                            // at the deadline would leave its outcome unknown.
+                            Settled::NotLanded(_) if !reran && time_for_another_run() => {
                                 reran = true;
                                 tracing::info!("running the write again");
                                 continue;
@@ -818,3 +820,13 @@ async fn delete_children<T: Table>(
     (children.rows.delete)(tx, &children.rows.condition, t).await?;
     Ok(())
 }
+
+/// Whether the current call has time left to run a write once more (at
+/// least [`RERUN_TIME`] before it must answer); always outside a call.
+fn time_for_another_run() -> bool {
+    super::deadline::left_to_answer().is_none_or(|left| left >= RERUN_TIME)
+}
+
+/// The least time a call must have left for a write that did not land to
+/// run again.
+const RERUN_TIME: std::time::Duration = std::time::Duration::from_millis(250);
