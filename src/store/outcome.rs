@@ -20,8 +20,9 @@
 //!   before the write reached it), and a transaction id the new leader
 //!   handed out again is told apart by the write's id.
 //! - MariaDB/MySQL: the write holds the `journal_state` row lock until it
-//!   ends (it bumped the commit clock); the store tries that lock without
-//!   waiting, and looks once it was free.
+//!   ends (it bumped the commit clock): once the committed clock has
+//!   reached the write's txid, or the lock is free when tried without
+//!   waiting, the write has ended and the store looks.
 //!
 //! SQLite has no connection to lose: a failed COMMIT there rolled back.
 
@@ -160,21 +161,34 @@ impl Store {
                 })
             }
             DbBackend::MySql => {
-                // The write holds this row's lock until it ends. Each look
-                // is a statement of its own (autocommit): no transaction of
-                // the look's own to lose at its commit.
-                let locked = conn
-                    .execute_unprepared(
-                        "SELECT clock FROM journal_state WHERE id = 1 FOR UPDATE NOWAIT",
-                    )
-                    .await;
-                match locked {
-                    Err(e) if is_lock_busy(&e) => return Ok(Found::Running),
-                    Err(e) => return Err(e.into()),
-                    Ok(_) => {}
+                // The write holds the clock row's lock from its bump to its
+                // end, so either says it has ended: the committed clock has
+                // reached its txid (a later bump had to wait for it), or the
+                // lock is free. Under load the first answers at once, when
+                // idle the second. Each look is autocommit statements: no
+                // COMMIT of its own to lose.
+                let clock = conn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::MySql,
+                        "SELECT clock FROM journal_state WHERE id = 1",
+                    ))
+                    .await?
+                    .ok_or_else(|| StoreError::corrupt("journal_state", "no row"))?
+                    .try_get_by_index::<i64>(0)?;
+                if clock < mark.txid {
+                    let locked = conn
+                        .execute_unprepared(
+                            "SELECT clock FROM journal_state WHERE id = 1 FOR UPDATE NOWAIT",
+                        )
+                        .await;
+                    match locked {
+                        Err(e) if is_lock_busy(&e) => return Ok(Found::Running),
+                        Err(e) => return Err(e.into()),
+                        Ok(_) => {}
+                    }
                 }
-                // The lock was free, so the write had ended: a read now sees
-                // its entries if it committed.
+                // The write has ended: a read now sees its entries if it
+                // committed.
                 let row = conn
                     .query_one_raw(Statement::from_sql_and_values(
                         DbBackend::MySql,
