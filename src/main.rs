@@ -322,6 +322,7 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
         max_header_bytes: args.max_header_bytes,
         journal_retention: args.journal_retention,
         feed_heartbeat: args.feed_heartbeat,
+        summary_rollup: args.summary_rollup,
     };
     server::serve(store, listeners, config, server::shutdown_signal()).await?;
     Ok(())

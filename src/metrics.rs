@@ -29,6 +29,7 @@ pub struct Metrics {
     feed_watchers: prometheus::IntGauge,
     feed_lag: prometheus::Gauge,
     settled: IntCounterVec,
+    rollup: IntGaugeVec,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
 }
@@ -116,6 +117,16 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let rollup = IntGaugeVec::new(
+            Opts::new(
+                "partnership_summary_rollup",
+                "The in-memory rollup SummarizePrograms answers from, by what is counted: programs, smes, participations (live), bytes (an estimate of the memory it holds). All 0 until it is built (and with --summary-rollup off).",
+            ),
+            &["what"],
+        )?;
+        for what in ROLLUP_FIGURES {
+            rollup.with_label_values(&[what]).set(0);
+        }
         let build = IntGaugeVec::new(
             Opts::new(
                 "partnership_build_info",
@@ -136,6 +147,7 @@ impl Metrics {
         registry.register(Box::new(feed_watchers.clone()))?;
         registry.register(Box::new(feed_lag.clone()))?;
         registry.register(Box::new(settled.clone()))?;
+        registry.register(Box::new(rollup.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, process_max_fds, process_start_time_seconds, …
         // (Linux; elsewhere the collector reports nothing).
@@ -169,6 +181,7 @@ impl Metrics {
             feed_watchers,
             feed_lag,
             settled,
+            rollup,
             methods,
         }))
     }
@@ -213,6 +226,18 @@ impl Metrics {
         self.feed_watchers
             .set(i64::try_from(journal.watchers).unwrap_or(i64::MAX));
         self.feed_lag.set(journal.lag.as_secs_f64());
+        if let Some(r) = store.rollup_stats() {
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let figures = [
+                r.programs as u64,
+                r.smes as u64,
+                r.participations,
+                r.bytes as u64,
+            ];
+            for (what, n) in ROLLUP_FIGURES.into_iter().zip(figures) {
+                self.rollup.with_label_values(&[what]).set(gauge(n));
+            }
+        }
         for (outcome, n) in store.write_outcomes() {
             let counter = self.settled.with_label_values(&[outcome]);
             counter.inc_by(n.saturating_sub(counter.get()));
@@ -224,6 +249,9 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 }
+
+/// The figures of `partnership_summary_rollup`, by its `what` label.
+const ROLLUP_FIGURES: [&str; 4] = ["programs", "smes", "participations", "bytes"];
 
 /// The method a call asked for, as metric labels: one of the methods this
 /// server has, or `unknown` for every other path, so callers cannot grow

@@ -60,11 +60,12 @@ impl InsightService for InsightApi {
         let (filter, group_by) = v
             .finish_some(|| Some((filter?, group_by?)))
             .map_err(ApiError::from)?;
-        let groups = self
+        let summary = self
             .store
             .summarize_programs(filter.as_ref(), &group_by)
             .await
             .map_err(ApiError::store(Collection::Programs, Action::Read))?;
+        let groups = summary.groups;
         if groups.len() > MAX_GROUPS {
             return Err(ApiError::from(Violations::single(
                 "group_by",
@@ -88,7 +89,10 @@ impl InsightService for InsightApi {
                 total_support_krw: g.total_support_krw,
             })
             .collect();
-        Ok(Response::new(pb::SummarizeProgramsResponse { groups }))
+        Ok(Response::new(pb::SummarizeProgramsResponse {
+            groups,
+            resume_token: summary.position.map(|p| p.token()).unwrap_or_default(),
+        }))
     }
 
     async fn list_partners(

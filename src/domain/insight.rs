@@ -1,7 +1,26 @@
 //! The questions of `InsightService`: what programs are grouped by, and
 //! whose partners are listed.
 
-use super::{Collection, ResourceId};
+use super::{Collection, Position, ResourceId};
+
+/// The totals of one group of programs; `keys` in `group_by` order, `None`
+/// for an unset value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramGroup {
+    pub keys: Vec<Option<String>>,
+    pub program_count: i64,
+    pub sme_count: i64,
+    pub total_budget_krw: i64,
+    pub total_support_krw: i64,
+}
+
+/// Program totals, and the journal position they reflect when they came
+/// from the store's rollup (`None`: counted in the database).
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub groups: Vec<ProgramGroup>,
+    pub position: Option<Position>,
+}
 
 /// Most groups one `SummarizePrograms` answers with.
 pub const MAX_GROUPS: usize = 10_000;

@@ -47,7 +47,7 @@ impl ChangeKind {
 /// A place in the change feed: after every entry at or before it in the
 /// order (`txid`, `sequence`). See the store's journal for what `txid` is
 /// on each database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     pub txid: i64,
     pub sequence: i64,

@@ -23,7 +23,7 @@ pub use corporate_number::CorporateNumber;
 pub use date::{YEARS, parse_date};
 pub use enterprise::{Enterprise, EnterpriseClass, EnterpriseSize, Region};
 pub(crate) use enterprise::{enterprise_sizes, regions};
-pub use insight::{GroupKey, MAX_GROUPS, PartnersOf, parse_group_by};
+pub use insight::{GroupKey, MAX_GROUPS, PartnersOf, ProgramGroup, Summary, parse_group_by};
 pub use journal::{
     AuditCursor, AuditField, AuditFilter, ChangeKind, Position, parse_audit_filter,
     parse_audit_order, parse_collections,

@@ -14,6 +14,12 @@ use crate::store::Store;
 /// How often journal entries past their retention are deleted.
 pub(super) const JOURNAL_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often the summary rollup catches up with the journal between calls.
+pub(super) const ROLLUP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Longest pause between attempts to build the summary rollup.
+const ROLLUP_RETRY_MAX: Duration = Duration::from_secs(60);
+
 /// How often expired request ids are purged.
 pub(super) const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -84,5 +90,34 @@ pub(super) async fn purge_journal(store: Store, retention: Duration, every: Dura
             Ok(_) => {}
             Err(e) => warn!(error = %crate::api::cause_chain(&e), "purging the journal failed"),
         }
+    }
+}
+
+/// Builds the summary rollup, then keeps it current every `every` (so a
+/// summary has little to catch up on) and rebuilds it when it had to be
+/// dropped; a failed build is tried again, waiting longer each time.
+pub(super) async fn keep_summary_rollup(store: Store, every: Duration) {
+    let mut pause = every;
+    loop {
+        let started = std::time::Instant::now();
+        match store.keep_rollup().await {
+            Ok(Some(stats)) => {
+                info!(
+                    programs = stats.programs,
+                    smes = stats.smes,
+                    participations = stats.participations,
+                    megabytes = stats.bytes / (1 << 20),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "summary rollup built"
+                );
+                pause = every;
+            }
+            Ok(None) => pause = every,
+            Err(e) => {
+                warn!(error = %crate::api::cause_chain(&e), "keeping the summary rollup failed");
+                pause = (pause * 2).min(ROLLUP_RETRY_MAX);
+            }
+        }
+        tokio::time::sleep(pause).await;
     }
 }

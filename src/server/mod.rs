@@ -69,7 +69,7 @@ pub async fn serve(
     let metrics_task = spawn_metrics(listeners.metrics, &metrics, &store, &stopped)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     jobs::set_all(&health, ServingStatus::Serving).await;
-    let background = [
+    let mut background = vec![
         tokio::spawn(jobs::watch_database(
             store.clone(),
             health.clone(),
@@ -85,6 +85,12 @@ pub async fn serve(
             jobs::JOURNAL_PURGE_INTERVAL,
         )),
     ];
+    if config.summary_rollup {
+        background.push(tokio::spawn(jobs::keep_summary_rollup(
+            store.clone(),
+            jobs::ROLLUP_INTERVAL,
+        )));
+    }
     let reload = match &config.auth {
         Some(auth) => {
             info!(config = %auth.path().display(), callers = auth.names().len(), "auth is on");

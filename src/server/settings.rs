@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub journal_retention: Duration,
     /// How long an idle change feed stream goes without a message.
     pub feed_heartbeat: Duration,
+    /// Answer SummarizePrograms from an in-memory rollup kept current from
+    /// the journal.
+    pub summary_rollup: bool,
 }
 
 /// HTTP/2 keepalive pings: sent after `interval` without anything from the
@@ -107,6 +110,7 @@ impl Default for ServerConfig {
             max_header_bytes: d::MAX_HEADER_BYTES,
             journal_retention: default_duration(d::JOURNAL_RETENTION),
             feed_heartbeat: default_duration(d::FEED_HEARTBEAT),
+            summary_rollup: true,
         }
     }
 }

@@ -101,7 +101,7 @@ pub struct AuditQuery {
 
 /// The position a caller catches up to: everything at or before it has
 /// committed (see the module's notes).
-async fn bound(db: &impl ConnectionTrait) -> Result<Position, StoreError> {
+pub(super) async fn bound(db: &impl ConnectionTrait) -> Result<Position, StoreError> {
     let backend = db.get_database_backend();
     let one = |sql: &str| sea_orm::Statement::from_string(backend, sql.to_owned());
     let value = |row: Option<sea_orm::QueryResult>| -> Result<i64, StoreError> {
@@ -175,6 +175,47 @@ fn between(backend: DbBackend, from: Position, end: Position) -> Condition {
     }
 }
 
+/// Up to `limit` entries of `collections` after `from` in the feed's order,
+/// every one that has committed, past the feed's end too (the summary
+/// rollup applies those once each, see [`super::rollup`]).
+pub(super) async fn entries_after(
+    db: &impl ConnectionTrait,
+    from: Position,
+    collections: &[Collection],
+    limit: u64,
+) -> Result<Vec<entry::Model>, StoreError> {
+    let last = Position {
+        txid: i64::MAX,
+        sequence: i64::MAX,
+    };
+    Ok(entries_between(db, from, last, collections)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The entries after `from` up to `end` of `collections` (all when empty),
+/// in the feed's order.
+fn entries_between(
+    db: &impl ConnectionTrait,
+    from: Position,
+    end: Position,
+    collections: &[Collection],
+) -> sea_orm::Select<entry::Entity> {
+    let backend = db.get_database_backend();
+    let mut condition = between(backend, from, end);
+    if !collections.is_empty() {
+        condition =
+            condition.add(entry::Column::Collection.is_in(collections.iter().map(|c| c.segment())));
+    }
+    let mut select = entry::Entity::find().filter(condition);
+    // SQLite's txid is always 0: its order is the primary key's.
+    if backend != DbBackend::Sqlite {
+        select = select.order_by_asc(entry::Column::Txid);
+    }
+    select.order_by_asc(entry::Column::Sequence)
+}
+
 /// A batch of the feed.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -233,19 +274,7 @@ impl Store {
                 end,
             });
         }
-        let backend = db.get_database_backend();
-        let mut condition = between(backend, from, end);
-        if !collections.is_empty() {
-            condition = condition
-                .add(entry::Column::Collection.is_in(collections.iter().map(|c| c.segment())));
-        }
-        let mut select = entry::Entity::find().filter(condition);
-        // SQLite's txid is always 0: its order is the primary key's.
-        if backend != DbBackend::Sqlite {
-            select = select.order_by_asc(entry::Column::Txid);
-        }
-        let rows = select
-            .order_by_asc(entry::Column::Sequence)
+        let rows = entries_between(db, from, end, collections)
             .limit(limit)
             .all(db)
             .await?;

@@ -15,18 +15,9 @@ use super::entity::program::{Column as Program, Entity as Programs};
 use super::entity::{Resource, company, sme};
 use super::table::delete_time_of;
 use super::{Store, StoreError};
-use crate::domain::{Collection, Filter, GroupKey, MAX_GROUPS, PartnersOf, ResourceId};
-
-/// The totals of one group of programs; `keys` in `group_by` order, `None`
-/// for an unset value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgramGroup {
-    pub keys: Vec<Option<String>>,
-    pub program_count: i64,
-    pub sme_count: i64,
-    pub total_budget_krw: i64,
-    pub total_support_krw: i64,
-}
+use crate::domain::{
+    Collection, Filter, GroupKey, MAX_GROUPS, PartnersOf, ProgramGroup, ResourceId, Summary,
+};
 
 /// A group's keys, its count and its sum, as one aggregate query returns them.
 type GroupRow = (Vec<Option<String>>, i64, i64);
@@ -125,8 +116,24 @@ fn participations_in_programs() -> sea_orm::sea_query::SelectStatement {
 impl Store {
     /// Program totals over the live programs matching `filter`, grouped by
     /// `group_by`; at most [`MAX_GROUPS`] + 1 groups, so a caller can tell
-    /// there were too many.
+    /// there were too many. From the summary rollup once it is built (see
+    /// [`super::rollup`]), otherwise counted in the database.
     pub async fn summarize_programs(
+        &self,
+        filter: Option<&Filter>,
+        group_by: &[GroupKey],
+    ) -> Result<Summary, StoreError> {
+        if let Some(summary) = self.summarize_from_rollup(filter, group_by).await? {
+            return Ok(summary);
+        }
+        Ok(Summary {
+            groups: self.count_programs(filter, group_by).await?,
+            position: None,
+        })
+    }
+
+    /// [`Store::summarize_programs`] counted in the database, every time.
+    pub async fn count_programs(
         &self,
         filter: Option<&Filter>,
         group_by: &[GroupKey],

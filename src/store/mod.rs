@@ -18,6 +18,7 @@ mod participation;
 mod pool;
 mod program;
 mod request_id;
+mod rollup;
 mod table;
 
 use std::time::Duration;
@@ -37,13 +38,14 @@ pub use count::EXACT_COUNT_LIMIT;
 pub use enterprise::{Companies, EnterpriseEntity, Enterprises, Smes};
 pub use error::{Reference, StoreError};
 pub use feed::{AuditQuery, Batch, Entry, RecordState};
-pub use insight::{Partner, ProgramGroup};
+pub use insight::Partner;
 pub use journal::{CallInfo, JournalStats, Watcher};
 pub use list::PageQuery;
 pub use participation::Participations;
 pub use pool::{OVERLOADED_RETRY_AFTER, QueueConfig, QueueStats};
 pub use program::Programs;
 pub use request_id::{Created, CreatedMany, RequestKey};
+pub use rollup::RollupStats;
 pub use table::{Children, RecordKey, Table};
 
 /// How long a create's `request_id` is remembered.
@@ -191,6 +193,8 @@ pub struct Store {
     journal: std::sync::Arc<journal::Journal>,
     /// How the writes whose commit failed were settled.
     settlements: std::sync::Arc<outcome::Settlements>,
+    /// Program totals kept in memory for `SummarizePrograms`.
+    rollup: std::sync::Arc<rollup::Keeper>,
 }
 
 impl Store {
@@ -272,6 +276,7 @@ impl Store {
             coalescer: Default::default(),
             journal: Default::default(),
             settlements: Default::default(),
+            rollup: Default::default(),
         })
     }
 

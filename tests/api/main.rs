@@ -17,6 +17,7 @@ mod process;
 mod programs;
 mod query;
 mod service;
+mod summaries;
 mod support;
 mod transport;
 
@@ -134,6 +135,7 @@ const TESTS: &[Test] = tests! {
         journal::a_mirror_that_exports_then_watches_converges,
     ]
     EVERY: Db [
+        summaries::summaries_from_the_rollup_match_a_fresh_count,
         contention::etag_writers_on_one_record_lose_no_update,
         contention::unconditional_writers_on_one_record_all_succeed,
         faults::abandoned_pings_leave_connections_in_step,
