@@ -88,7 +88,12 @@ pub struct EnterpriseFields<'a> {
 /// `Company` or `Sme`.
 pub trait EnterpriseMessage: Message + Default + Clone + super::mask::Masked + 'static {
     fn fields(&self) -> EnterpriseFields<'_>;
-    fn from_stored(stored: &Stored<Enterprise>) -> Self;
+    fn from_stored(stored: &Stored<Enterprise>) -> Self {
+        Self::from_owned(stored.clone())
+    }
+
+    /// The message of `stored`, its strings moved rather than copied.
+    fn from_owned(stored: Stored<Enterprise>) -> Self;
 }
 
 macro_rules! enterprise_message {
@@ -108,11 +113,12 @@ macro_rules! enterprise_message {
                 }
             }
 
-            fn from_stored(s: &Stored<Enterprise>) -> Self {
-                let d = &s.data;
+            fn from_owned(s: Stored<Enterprise>) -> Self {
+                let etag = s.etag();
+                let d = s.data;
                 Self {
-                    name: s.name.clone(),
-                    display_name: d.display_name.to_string(),
+                    name: s.name,
+                    display_name: d.display_name.into_string(),
                     business_number: d.business_number.map(|b| b.to_string()).unwrap_or_default(),
                     corporate_number: d
                         .corporate_number
@@ -131,7 +137,7 @@ macro_rules! enterprise_message {
                     create_time: Some(timestamp(s.create_time)),
                     update_time: Some(timestamp(s.update_time)),
                     delete_time: s.delete_time.map(timestamp),
-                    etag: s.etag(),
+                    etag,
                     demo: s.demo,
                 }
             }

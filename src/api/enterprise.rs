@@ -35,6 +35,10 @@ impl<E: EnterpriseResource> Resource for E {
         Self::Message::from_stored(stored)
     }
 
+    fn into_message(stored: Stored<Enterprise>) -> Self::Message {
+        Self::Message::from_owned(stored)
+    }
+
     fn from_message(message: &Self::Message, at: &str) -> Result<Enterprise, Violations> {
         parse_enterprise(E::CLASS, message.fields(), at)
     }

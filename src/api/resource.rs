@@ -16,6 +16,11 @@ pub trait Resource: Table {
     type Message: Message + Default + Clone + Masked + 'static;
 
     fn to_message(stored: &Stored<Self::Data>) -> Self::Message;
+    /// [`Resource::to_message`] of a record that is not needed after: the
+    /// reads' way, moving what can be moved.
+    fn into_message(stored: Stored<Self::Data>) -> Self::Message {
+        Self::to_message(&stored)
+    }
     /// Parses a message; `at` is its path in the request.
     fn from_message(message: &Self::Message, at: &str) -> Result<Self::Data, Violations>;
     fn parse_key(name: &str) -> Result<Self::Key, String>;
@@ -100,7 +105,7 @@ pub async fn get<R: Resource>(store: &Store, name: &str) -> Result<R::Message, A
         .get::<R>(&key)
         .await
         .map_err(ApiError::store(R::COLLECTION, Action::Read))?;
-    Ok(R::to_message(&stored))
+    Ok(R::into_message(stored))
 }
 
 /// A page of a top-level collection: the items, the next page token and
@@ -115,7 +120,7 @@ pub async fn list<R: Resource>(
         .await
         .map_err(ApiError::store(R::COLLECTION, Action::Read))?;
     Ok((
-        page.items.iter().map(R::to_message).collect(),
+        page.items.into_iter().map(R::into_message).collect(),
         args.next_token(page.next),
         total(page.total_size),
     ))
@@ -212,7 +217,7 @@ pub async fn batch_get<R: Resource>(
         .get_many::<R>(&keys)
         .await
         .map_err(ApiError::store(R::COLLECTION, Action::Read))?;
-    Ok(stored.iter().map(R::to_message).collect())
+    Ok(stored.into_iter().map(R::into_message).collect())
 }
 
 /// One create of a batch: its id field and its resource.
@@ -336,7 +341,7 @@ pub fn export<R: Resource, M: Send + 'static>(
                 .map_err(ApiError::store(R::COLLECTION, Action::Read));
             match result {
                 Ok(found) => {
-                    let items = found.items.iter().map(R::to_message).collect();
+                    let items = found.items.into_iter().map(R::into_message).collect();
                     let message = wrap(items, std::mem::take(&mut resume_token));
                     if tx.send(Ok(message)).await.is_err() {
                         return; // The caller went away.

@@ -28,6 +28,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::oneshot;
 
+use super::entity::row;
 use super::pool::Pool;
 use super::table::{RecordKey, Table, decode, key_columns, key_condition};
 use super::{StoreError, Stored};
@@ -232,10 +233,7 @@ async fn read_batch<T: Table>(
     db: &DatabaseConnection,
     keys: &[&T::Key],
 ) -> Result<Rows<T::Data>, StoreError> {
-    let rows = T::Entity::find()
-        .filter(keys_condition::<T>(keys))
-        .all(db)
-        .await?;
+    let rows = row::all(db, T::Entity::find().filter(keys_condition::<T>(keys))).await?;
     // A row that does not decode fails the batch: which reader's row it was
     // is unknown, so every reader reads alone and its own meets the error.
     rows.into_iter()

@@ -4,12 +4,13 @@
 
 use sea_orm::sea_query::{Condition, Expr, IntoIden, NullOrdering, SelectStatement};
 use sea_orm::{
-    DatabaseExecutor, EntityTrait, FromQueryResult, Order as SqlOrder, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select,
+    DatabaseExecutor, EntityTrait, Order as SqlOrder, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
 };
 
 use super::compile::Compiler;
 use super::count::{first_page_in_one_pass, total_size};
+use super::entity::row;
 use super::pool::Lease;
 use super::table::{Model, RecordKey, Table, decode, live, order_values};
 use super::{Page, Store, StoreError, Stored};
@@ -199,10 +200,7 @@ impl Store {
             )
             .await?;
             if let Some((found, total)) = one_pass {
-                let models = found
-                    .iter()
-                    .map(|row| Model::<T>::from_query_result(row, ""))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let models = row::decode_all::<Model<T>>(&found)?;
                 return Ok((models, Some(total)));
             }
         }
@@ -216,9 +214,9 @@ impl Store {
             let count = self.read_in(lease, async |counter| {
                 total_size(counter, &self.estimates, statements.matching.clone()).await
             });
-            let (rows, total) = tokio::join!(rows.all(reader), count);
+            let (rows, total) = tokio::join!(row::all(reader, rows), count);
             return Ok((rows?, Some(total?)));
         }
-        Ok((rows.all(reader).await?, None))
+        Ok((row::all(reader, rows).await?, None))
     }
 }

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::count::COUNTED;
-use super::entity::{KeepRow, Kept, KeptRow, Resource};
+use super::entity::{KeepRow, Kept, KeptRow, Resource, row};
 use super::error::Reference;
 use super::journal::{self, Change};
 use super::outcome::Settled;
@@ -282,10 +282,7 @@ async fn find<T: Table>(
     db: &impl ConnectionTrait,
     key: &T::Key,
 ) -> Result<Option<Stored<T::Data>>, StoreError> {
-    let row = T::Entity::find()
-        .filter(key_condition::<T>(key))
-        .one(db)
-        .await?;
+    let row = row::one(db, T::Entity::find().filter(key_condition::<T>(key))).await?;
     Ok(row.map(decode::<T>).transpose()?.map(|(_, stored)| stored))
 }
 
@@ -297,11 +294,13 @@ async fn find_for_write<T: Table>(
     key: &T::Key,
     etag: Option<&str>,
 ) -> Result<Stored<T::Data>, StoreError> {
-    let row = T::Entity::find()
-        .filter(key_condition::<T>(key))
-        .lock_exclusive()
-        .one(txn)
-        .await?;
+    let row = row::one(
+        txn,
+        T::Entity::find()
+            .filter(key_condition::<T>(key))
+            .lock_exclusive(),
+    )
+    .await?;
     let (_, current) = row
         .map(decode::<T>)
         .transpose()?
@@ -635,7 +634,7 @@ impl Store {
             .fold(Condition::any(), |c, k| c.add(key_condition::<T>(k)));
         let lease = self.read.one().await?;
         let reader = self.reader(&lease).await?;
-        let rows = T::Entity::find().filter(condition).all(&reader).await?;
+        let rows = row::all(&reader, T::Entity::find().filter(condition)).await?;
         super::finish_read(reader).await?;
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for row in rows {

@@ -16,6 +16,7 @@ mod outcome;
 mod process;
 mod programs;
 mod query;
+mod reads;
 mod service;
 mod summaries;
 mod support;
@@ -128,6 +129,7 @@ const TESTS: &[Test] = tests! {
         query::bad_queries_are_invalid_argument_and_inject_nothing,
         query::paging_under_concurrent_inserts_returns_each_record_once,
         query::insights_summarize_programs_and_list_partners,
+        reads::reads_return_the_written_records_byte_for_byte,
         bulk::batch_get_returns_in_order_all_or_nothing,
         bulk::batch_create_is_atomic_and_names_the_request_at_fault,
         bulk::exports_stream_every_record_once_in_batches,

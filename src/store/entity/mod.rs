@@ -6,6 +6,7 @@ pub mod journal;
 pub mod participation;
 pub mod program;
 pub mod request_id;
+pub mod row;
 pub mod sme;
 pub mod value;
 
@@ -29,6 +30,29 @@ macro_rules! resource_model {
         }
 
         impl ActiveModelBehavior for ActiveModel {}
+
+        impl super::row::Positional for Model {
+            const COLUMNS: &'static [&'static str] = &[
+                $(stringify!($field),)+
+                "create_time",
+                "update_time",
+                "delete_time",
+                "revision",
+                "demo",
+            ];
+
+            fn from_row(row: &sea_orm::QueryResult) -> Result<Self, sea_orm::DbErr> {
+                let mut columns = super::row::Columns::of(row);
+                Ok(Self {
+                    $($field: columns.take()?,)+
+                    create_time: columns.take()?,
+                    update_time: columns.take()?,
+                    delete_time: columns.take()?,
+                    revision: columns.take()?,
+                    demo: columns.take()?,
+                })
+            }
+        }
 
         impl super::Resource for Entity {
             const CREATE_TIME: Column = Column::CreateTime;
@@ -87,7 +111,10 @@ pub struct Kept {
 /// A resource table: the bookkeeping columns `resource_model!` gives every
 /// one, as typed columns.
 pub trait Resource:
-    sea_orm::EntityTrait<Model: KeptRow + Send + Sync, ActiveModel: KeepRow + Send> + Default
+    sea_orm::EntityTrait<
+        Model: KeptRow + row::Positional + Send + Sync,
+        ActiveModel: KeepRow + Send,
+    > + Default
 {
     const CREATE_TIME: Self::Column;
     const UPDATE_TIME: Self::Column;

@@ -24,6 +24,18 @@ macro_rules! active_enum {
             }
         }
 
+        impl super::row::Cell for $name {
+            fn cell(row: &sea_orm::QueryResult, index: usize) -> Result<Self, sea_orm::DbErr> {
+                super::row::enum_cell(row, index)
+            }
+        }
+
+        impl super::row::Cell for Option<$name> {
+            fn cell(row: &sea_orm::QueryResult, index: usize) -> Result<Self, sea_orm::DbErr> {
+                super::row::optional_enum_cell(row, index)
+            }
+        }
+
         impl From<crate::domain::$name> for $name {
             fn from(value: crate::domain::$name) -> Self {
                 match value {
