@@ -294,8 +294,15 @@ fn h2load(
         .arg(&url)
         .output()
         .ok()?;
-    if !String::from_utf8_lossy(&check.stdout).contains("grpc-status: 0") {
-        eprintln!("h2load: the call did not answer grpc-status 0; not measured");
+    // A call that fails is answered "trailers-only": its grpc-status is
+    // in the headers h2load prints (a success's comes in trailers, which
+    // it does not print).
+    let shown = String::from_utf8_lossy(&check.stdout).into_owned();
+    let refused = shown
+        .lines()
+        .any(|l| l.contains("] grpc-status: ") && !l.ends_with("grpc-status: 0"));
+    if !shown.contains(":status: 200") || refused {
+        eprintln!("h2load: the call failed; not measured:\n{shown}");
         return Some(f64::NAN);
     }
     let out = Command::new("h2load")

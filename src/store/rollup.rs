@@ -123,6 +123,18 @@ impl Interner {
         Ok(i)
     }
 
+    fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        let Self {
+            text,
+            ends,
+            table,
+            hasher,
+        } = self;
+        table.shrink_to_fit(|&j| hasher.hash_one(nth(text, ends, j)));
+    }
+
     fn bytes(&self) -> usize {
         self.text.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
     }
@@ -296,11 +308,21 @@ impl Rollup {
         Ok(())
     }
 
-    /// Sorts every program's SMEs once the tables are read.
+    /// Sorts every program's SMEs once the tables are read, and gives back
+    /// what the growing left spare.
     pub(super) fn finish(&mut self) {
         for p in &mut self.programs {
             p.smes.sort_unstable();
             p.smes.shrink_to_fit();
+        }
+        self.programs.shrink_to_fit();
+        for interner in [
+            &mut self.program_ids,
+            &mut self.smes,
+            &mut self.companies,
+            &mut self.labels,
+        ] {
+            interner.shrink_to_fit();
         }
     }
 
