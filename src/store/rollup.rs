@@ -81,8 +81,12 @@ struct Interner {
 /// The `i`th string of an interner's arena.
 fn nth<'a>(text: &'a str, ends: &[u32], i: u32) -> &'a str {
     let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-    text.get(start..ends[i] as usize).unwrap_or_default()
+    let start = i
+        .checked_sub(1)
+        .and_then(|j| ends.get(j))
+        .map_or(0, |e| *e as usize);
+    let end = ends.get(i).map_or(start, |e| *e as usize);
+    text.get(start..end).unwrap_or_default()
 }
 
 impl Interner {
@@ -417,6 +421,42 @@ impl Rollup {
         })
     }
 
+    /// How many distinct SMEs take part in `programs`, with `met` (a bit
+    /// per SME, all clear) as scratch, left clear again. A group with many
+    /// participations for the number of SMEs sets its bits without looking
+    /// and counts them in one sweep; a small one counts as it sets and
+    /// clears only the words it touched.
+    fn distinct_smes(&self, programs: &[u32], met: &mut [u64]) -> i64 {
+        let lists = || programs.iter().map(|&i| &self.programs[i as usize].smes);
+        let entries: usize = lists().map(Vec::len).sum();
+        if entries * 4 >= met.len() {
+            for list in lists() {
+                for &s in list {
+                    met[s as usize / 64] |= 1u64 << (s % 64);
+                }
+            }
+            let n: u64 = met.iter().map(|w| u64::from(w.count_ones())).sum();
+            met.fill(0);
+            return n as i64;
+        }
+        let mut n = 0i64;
+        for list in lists() {
+            for &s in list {
+                let (word, bit) = (s as usize / 64, 1u64 << (s % 64));
+                if met[word] & bit == 0 {
+                    met[word] |= bit;
+                    n += 1;
+                }
+            }
+        }
+        for list in lists() {
+            for &s in list {
+                met[s as usize / 64] = 0;
+            }
+        }
+        n
+    }
+
     /// Program totals of the live programs (of `selected`, or all), grouped
     /// by `group_by`, ordered by their keys (unset last); at most
     /// [`MAX_GROUPS`] + 1 groups, so a caller can tell there were too many.
@@ -484,26 +524,63 @@ impl Rollup {
         keyed.sort_by(|(a, _), (b, _)| a.iter().map(order).cmp(b.iter().map(order)));
         keyed.truncate(MAX_GROUPS + 1);
 
-        // Distinct SMEs: a bit per SME, set as a group's SMEs are met and
-        // cleared again after it.
-        let mut met = vec![0u64; self.smes.len().div_ceil(64)];
-        let mut out = Vec::with_capacity(keyed.len());
-        for (keys, acc) in keyed {
-            let mut smes = 0i64;
-            for &i in &acc.programs {
-                for &s in &self.programs[i as usize].smes {
-                    let (word, bit) = (s as usize / 64, 1u64 << (s % 64));
-                    if met[word] & bit == 0 {
-                        met[word] |= bit;
-                        smes += 1;
+        // Distinct SMEs, counted on as many threads as there are cores
+        // when there is much to count: each thread takes every n-th group.
+        let entries: usize = keyed
+            .iter()
+            .flat_map(|(_, acc)| &acc.programs)
+            .map(|&i| self.programs[i as usize].smes.len())
+            .sum();
+        let threads = if entries >= PARALLEL_ABOVE {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(keyed.len()).max(1))
+        } else {
+            1
+        };
+        let counts: Vec<i64> = if threads > 1 {
+            let mut counts = vec![0i64; keyed.len()];
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let keyed = &keyed;
+                        scope.spawn(move || {
+                            let mut met = vec![0u64; self.smes.len().div_ceil(64)];
+                            keyed
+                                .iter()
+                                .enumerate()
+                                .skip(t)
+                                .step_by(threads)
+                                .map(|(g, (_, acc))| {
+                                    (g, self.distinct_smes(&acc.programs, &mut met))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for worker in workers {
+                    // A worker only counts; should one panic, its groups
+                    // fall back to counting here.
+                    if let Ok(found) = worker.join() {
+                        for (g, n) in found {
+                            counts[g] = n;
+                        }
+                    } else {
+                        let mut met = vec![0u64; self.smes.len().div_ceil(64)];
+                        for (g, (_, acc)) in keyed.iter().enumerate() {
+                            counts[g] = self.distinct_smes(&acc.programs, &mut met);
+                        }
                     }
                 }
-            }
-            for &i in &acc.programs {
-                for &s in &self.programs[i as usize].smes {
-                    met[s as usize / 64] = 0;
-                }
-            }
+            });
+            counts
+        } else {
+            let mut met = vec![0u64; self.smes.len().div_ceil(64)];
+            keyed
+                .iter()
+                .map(|(_, acc)| self.distinct_smes(&acc.programs, &mut met))
+                .collect()
+        };
+        let mut out = Vec::with_capacity(keyed.len());
+        for ((keys, acc), smes) in keyed.into_iter().zip(counts) {
             out.push(ProgramGroup {
                 keys,
                 program_count: acc.programs.len() as i64,
@@ -518,6 +595,12 @@ impl Rollup {
 
 /// The collections a rollup follows in the journal.
 const FOLLOWED: [Collection; 2] = [Collection::Programs, Collection::Participations];
+
+/// Participations to count above which a summary counts on every core.
+const PARALLEL_ABOVE: usize = 1_000_000;
+
+/// Rows read between two yields to the other tasks while building.
+const BUILD_YIELD_EVERY: u64 = 4096;
 
 /// Journal entries read per statement while catching up.
 const CATCH_UP_BATCH: u64 = 5_000;
@@ -567,8 +650,15 @@ impl Store {
         }
         let mut rollup = Rollup::at(position, applied);
         let mut programs = program::Entity::find().stream(&txn).await?;
+        let mut read = 0u64;
         while let Some(m) = programs.next().await {
             rollup.set_program(&m?)?;
+            read += 1;
+            if read.is_multiple_of(BUILD_YIELD_EVERY) {
+                // Rows arriving faster than they are taken never make the
+                // stream wait: give the calls their turn.
+                tokio::task::yield_now().await;
+            }
         }
         drop(programs);
         let mut rows = participation::Entity::find()
@@ -585,6 +675,10 @@ impl Store {
         while let Some(row) = rows.next().await {
             let (program_id, sme_id, support) = row?;
             rollup.add(&program_id, &sme_id, support, false)?;
+            read += 1;
+            if read.is_multiple_of(BUILD_YIELD_EVERY) {
+                tokio::task::yield_now().await;
+            }
         }
         drop(rows);
         txn.commit().await?;
@@ -755,6 +849,67 @@ mod tests {
         }
         assert_eq!(i.get("s3"), None);
         assert_eq!(i.len(), 4);
+    }
+
+    /// Small and large groups, counted on one thread and on several,
+    /// against a plain set of each group's SMEs.
+    #[test]
+    fn every_way_of_counting_agrees_with_a_set() {
+        let mut r = Rollup::default();
+        r.labels.intern("K").unwrap();
+        let mut x = 12345u64;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        // 3,000 programs (each its own host) of 0 to 2,500 SMEs among
+        // 400,000, in 60 start years: over a million participations, so
+        // counted in parallel, in groups dense and sparse.
+        for p in 0..3000u64 {
+            let i = r.program_index(&format!("p{p}")).unwrap();
+            r.programs[i].live = p % 50 != 0;
+            r.programs[i].keys = [0, 0, p as u32, UNSET, 1960 + (p % 60) as u32];
+            let size = if p % 7 == 0 { 2500 } else { next(40) };
+            for _ in 0..size {
+                let s = format!("s{}", next(400_000));
+                let _ = r.add(&format!("p{p}"), &s, Some(1), true);
+            }
+        }
+        let expected = |group: &dyn Fn(&ProgramRollup) -> bool| {
+            let mut set = std::collections::HashSet::new();
+            for p in r.programs.iter().filter(|p| p.live && group(p)) {
+                set.extend(p.smes.iter().copied());
+            }
+            set.len() as i64
+        };
+        let all = r.summarize(None, &[]).unwrap();
+        assert_eq!(all[0].sme_count, expected(&|_| true));
+        let by_year = r.summarize(None, &[GroupKey::StartYear]).unwrap();
+        assert_eq!(by_year.len(), 60);
+        for g in &by_year {
+            let year: u32 = g.keys[0].as_deref().unwrap_or_default().parse().unwrap();
+            assert_eq!(g.sme_count, expected(&|p| p.keys[4] == year), "{year}");
+        }
+        for p in 0..3000 {
+            r.companies.intern(&format!("c{p}")).unwrap();
+        }
+        let by_host = r
+            .summarize(None, &[GroupKey::HostCompany, GroupKey::StartYear])
+            .unwrap();
+        let counted: i64 = by_host.iter().map(|g| g.sme_count).sum();
+        let each: i64 = r
+            .programs
+            .iter()
+            .filter(|p| p.live)
+            .map(|p| {
+                let mut smes = p.smes.clone();
+                smes.dedup();
+                smes.len() as i64
+            })
+            .sum();
+        assert_eq!(counted, each);
     }
 
     #[test]
