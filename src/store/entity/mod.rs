@@ -7,6 +7,8 @@ pub mod participation;
 pub mod program;
 pub mod request_id;
 pub mod row;
+#[cfg(test)]
+mod row_tests;
 pub mod sme;
 pub mod value;
 
