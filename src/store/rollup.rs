@@ -115,28 +115,28 @@ impl Interner {
         self.text.push_str(s);
         self.ends
             .push(u32::try_from(self.text.len()).map_err(|_| too_large())?);
+        let hash = self.hasher.hash_one(s);
+        let (table, rehash) = self.table_and_rehash();
+        table.insert_unique(hash, i, rehash);
+        Ok(i)
+    }
+
+    /// The table, and how to hash an entry of it again as it grows.
+    fn table_and_rehash(&mut self) -> (&mut HashTable<u32>, impl Fn(&u32) -> u64 + '_) {
         let Self {
             text,
             ends,
             table,
             hasher,
         } = self;
-        table.insert_unique(hasher.hash_one(s), i, |&j| {
-            hasher.hash_one(nth(text, ends, j))
-        });
-        Ok(i)
+        (table, |&j: &u32| hasher.hash_one(nth(text, ends, j)))
     }
 
     fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
-        let Self {
-            text,
-            ends,
-            table,
-            hasher,
-        } = self;
-        table.shrink_to_fit(|&j| hasher.hash_one(nth(text, ends, j)));
+        let (table, rehash) = self.table_and_rehash();
+        table.shrink_to_fit(rehash);
     }
 
     fn bytes(&self) -> usize {
@@ -190,17 +190,15 @@ pub(super) struct Rollup {
     smes: Interner,
     companies: Interner,
     labels: Interner,
-    participations: u64,
+    /// Live participations counted (less those owed, for a moment).
+    participations: i64,
+    /// Removals applied before the creates they undo, by (program, SME).
+    owed: HashMap<(u32, u32), u32>,
     /// Every journal entry at or before it is applied.
     position: Position,
     /// The entries after `position` applied already.
     applied: HashSet<Position>,
 }
-
-/// Why a rollup can no longer be kept current: an entry removed what it
-/// does not hold. It is rebuilt.
-#[derive(Debug)]
-pub(super) struct Diverged(pub String);
 
 /// Sums as a 64-bit integer, or the error a caller can act on.
 fn total(sum: i128) -> Result<i64, StoreError> {
@@ -245,7 +243,7 @@ impl Rollup {
         RollupStats {
             programs: self.programs.len(),
             smes: self.smes.len(),
-            participations: self.participations,
+            participations: u64::try_from(self.participations).unwrap_or(0),
             bytes: lists
                 + self.programs.capacity() * std::mem::size_of::<ProgramRollup>()
                 + self.program_ids.bytes()
@@ -301,14 +299,22 @@ impl Rollup {
         let sme = self.smes.intern(sme_id)?;
         let i = self.program_index(program_id)?;
         let p = &mut self.programs[i];
+        p.support += i128::from(support.unwrap_or(0));
+        self.participations += 1;
+        if let Some(owed) = self.owed.get_mut(&(i as u32, sme)) {
+            // Its removal came first (see `remove`): they cancel.
+            *owed -= 1;
+            if *owed == 0 {
+                self.owed.remove(&(i as u32, sme));
+            }
+            return Ok(());
+        }
         if sorted {
             let at = p.smes.partition_point(|s| *s < sme);
             p.smes.insert(at, sme);
         } else {
             p.smes.push(sme);
         }
-        p.support += i128::from(support.unwrap_or(0));
-        self.participations += 1;
         Ok(())
     }
 
@@ -331,28 +337,32 @@ impl Rollup {
     }
 
     /// Uncounts a live participation.
-    fn remove(&mut self, m: &participation::Model) -> Result<(), Diverged> {
-        let missing = || {
-            Diverged(format!(
-                "participation {}/{} of {} is not counted",
-                m.program_id, m.id, m.sme_id
-            ))
-        };
-        let sme = self.smes.get(&m.sme_id).ok_or_else(missing)?;
-        let i = self.program_ids.get(&m.program_id).ok_or_else(missing)? as usize;
-        let p = self.programs.get_mut(i).ok_or_else(missing)?;
-        let at = p.smes.binary_search(&sme).map_err(|_| missing())?;
-        p.smes.remove(at);
+    ///
+    /// Entries come in transaction-id order, which is not always the order
+    /// the changes were made in: a transaction that began earlier (say, a
+    /// program deleted with its participations) may end a participation
+    /// another one created and committed meanwhile, and sort before it.
+    /// Such a removal is owed until its create arrives; sums are additive.
+    fn remove(&mut self, m: &participation::Model) -> Result<(), StoreError> {
+        let sme = self.smes.intern(&m.sme_id)?;
+        let i = self.program_index(&m.program_id)?;
+        let p = &mut self.programs[i];
+        match p.smes.binary_search(&sme) {
+            Ok(at) => {
+                p.smes.remove(at);
+            }
+            Err(_) => *self.owed.entry((i as u32, sme)).or_default() += 1,
+        }
         p.support -= i128::from(m.support_amount_krw.unwrap_or(0));
         self.participations -= 1;
         Ok(())
     }
 
     /// Applies one journal entry, unless it was applied already.
-    pub(super) fn apply(&mut self, e: &entry::Model) -> Result<Result<(), Diverged>, StoreError> {
+    pub(super) fn apply(&mut self, e: &entry::Model) -> Result<(), StoreError> {
         let at = position_of(e);
         if at <= self.position || self.applied.contains(&at) {
-            return Ok(Ok(()));
+            return Ok(());
         }
         self.applied.insert(at);
         let corrupt = |err: serde_json::Error| StoreError::corrupt("journal entry", err);
@@ -369,10 +379,8 @@ impl Rollup {
                     None => None,
                 };
                 let after = participation::Entity::model_from_json(&e.after).map_err(corrupt)?;
-                if let Some(b) = before.filter(|b| b.delete_time.is_none())
-                    && let Err(d) = self.remove(&b)
-                {
-                    return Ok(Err(d));
+                if let Some(b) = before.filter(|b| b.delete_time.is_none()) {
+                    self.remove(&b)?;
                 }
                 if after.delete_time.is_none() {
                     self.add(
@@ -385,7 +393,7 @@ impl Rollup {
             }
             _ => {}
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Moves the position up to `bound` (every entry at or before it has
@@ -697,14 +705,15 @@ impl Store {
     }
 
     /// Applies the journal entries committed since the rollup last looked:
-    /// afterwards it counts every write committed before this call. False
-    /// when there is no rollup (not built yet, or dropped because it no
-    /// longer matched the journal: the keeping job rebuilds it).
-    async fn catch_up(&self, db: &impl ConnectionTrait) -> Result<bool, StoreError> {
+    /// afterwards it counts every write committed before this call. Returns
+    /// how many entries it read; `None` when there is no rollup (not built
+    /// yet, or dropped because an entry could not be applied: the
+    /// keeping job rebuilds it).
+    async fn catch_up(&self, db: &impl ConnectionTrait) -> Result<Option<usize>, StoreError> {
         let keeper = &self.rollup;
         let _one = keeper.catching_up.lock().await;
         let Some(from) = keeper.rollup.read().await.as_ref().map(Rollup::position) else {
-            return Ok(false);
+            return Ok(None);
         };
         let bound = feed::bound(db).await?;
         let mut entries = Vec::new();
@@ -722,24 +731,19 @@ impl Store {
         }
         let mut guard = keeper.rollup.write().await;
         let Some(rollup) = guard.as_mut() else {
-            return Ok(false);
+            return Ok(None);
         };
         for e in &entries {
-            match rollup.apply(e) {
-                Ok(Ok(())) => {}
-                Ok(Err(Diverged(why))) => {
-                    warn!(%why, "the summary rollup no longer matches the journal: it is rebuilt");
-                    *guard = None;
-                    return Ok(false);
-                }
-                Err(err) => {
-                    *guard = None;
-                    return Err(err);
-                }
+            if let Err(err) = rollup.apply(e) {
+                // An entry that does not decode: half applied, the rollup
+                // is dropped and rebuilt.
+                warn!(error = %err, "the summary rollup could not apply a journal entry: it is rebuilt");
+                *guard = None;
+                return Err(err);
             }
         }
         rollup.advance(bound);
-        Ok(true)
+        Ok(Some(entries.len()))
     }
 
     /// Builds the summary rollup when there is none (or the journal's
@@ -758,8 +762,12 @@ impl Store {
             return self.build_rollup().await.map(Some);
         }
         let lease = self.read.one().await?;
-        self.catch_up(lease.conn()).await?;
+        let read = self.catch_up(lease.conn()).await?;
         drop(lease);
+        if read == Some(0) && self.rollup_stats().is_some() {
+            // Nothing changed: the figures stand.
+            return Ok(None);
+        }
         let guard = self.rollup.rollup.clone().read_owned().await;
         let stats = tokio::task::spawn_blocking(move || guard.as_ref().map(Rollup::stats))
             .await
@@ -792,7 +800,7 @@ impl Store {
                     Some(f) => Some(self.live_program_ids(reader, f).await?),
                     None => None,
                 };
-                Ok((ids, self.catch_up(reader).await?))
+                Ok((ids, self.catch_up(reader).await?.is_some()))
             })
             .await?;
         drop(lease);
@@ -910,6 +918,39 @@ mod tests {
             })
             .sum();
         assert_eq!(counted, each);
+    }
+
+    /// A removal that arrives before its create (an earlier transaction
+    /// ending what a later one made) is owed, and the create pays it.
+    #[test]
+    fn a_removal_before_its_create_cancels_it() {
+        let mut r = Rollup::default();
+        r.labels.intern("K").unwrap();
+        let i = r.program_index("p").unwrap();
+        r.programs[i].live = true;
+        r.programs[i].keys = [0, 0, 0, UNSET, UNSET];
+        r.companies.intern("c").unwrap();
+        let part = |sme: &str| participation::Model {
+            program_id: "p".into(),
+            id: "x".into(),
+            sme_id: sme.into(),
+            support_amount_krw: Some(5),
+            joined_date: None,
+            outcomes: "[]".into(),
+            create_time: chrono::DateTime::default(),
+            update_time: chrono::DateTime::default(),
+            delete_time: None,
+            revision: 1,
+            demo: false,
+        };
+        r.add("p", "kept", Some(3), true).unwrap();
+        r.remove(&part("late")).unwrap();
+        assert_eq!(r.summarize(None, &[]).unwrap()[0].sme_count, 1);
+        r.add("p", "late", Some(5), true).unwrap();
+        let g = r.summarize(None, &[]).unwrap().remove(0);
+        assert_eq!((g.sme_count, g.total_support_krw), (1, 3));
+        assert!(r.owed.is_empty());
+        assert_eq!(r.stats().participations, 1);
     }
 
     #[test]
