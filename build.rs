@@ -4,8 +4,6 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message;
-
 /// Compiled into Rust and served by reflection.
 const PROTOS: &[&str] = &[
     "proto/partnership/v1/enterprise.proto",
@@ -17,7 +15,8 @@ const PROTOS: &[&str] = &[
 ];
 
 /// Served by reflection only, so tools such as grpcurl can decode the error
-/// details; the Rust code uses tonic-types for them.
+/// details (the Rust code uses tonic-types for them); the transcoder
+/// writes them as JSON.
 const REFLECTION_ONLY: &[&str] = &[
     "proto/google/rpc/status.proto",
     "proto/google/rpc/error_details.proto",
@@ -69,11 +68,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    let all = protox::compile(PROTOS.iter().chain(REFLECTION_ONLY), ["proto"])?;
-    fs::write(
-        out_dir.join("partnership_descriptor.bin"),
-        all.encode_to_vec(),
-    )?;
+    // Encoded by protox itself, which keeps the methods' extension options
+    // (`google.api.http`, read by the HTTP/JSON transcoder); a
+    // `prost_types` set would drop them.
+    let all = protox::Compiler::new(["proto"])?
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(PROTOS.iter().chain(REFLECTION_ONLY))?
+        .encode_file_descriptor_set();
+    fs::write(out_dir.join("partnership_descriptor.bin"), all)?;
     fs::write(out_dir.join("methods.rs"), method_paths(&fds))?;
     tonic_prost_build::configure()
         .build_client(true)

@@ -70,6 +70,9 @@ pub enum Command {
     /// Print recent audit events (who changed which record, when, and
     /// which fields) from the database, without a client.
     Audit(AuditArgs),
+    /// Print the OpenAPI 3 document of the HTTP/JSON API (what the server
+    /// serves at /openapi.json; committed as docs/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Clone, Args)]

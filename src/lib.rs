@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod generate;
 pub mod metrics;
+pub mod rest;
 pub mod seed;
 pub mod server;
 pub mod store;

@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
         Some(Command::Generate(args)) => generate(&args).await,
         Some(Command::Token(TokenCommand::New(args))) => new_token(&args),
         Some(Command::Audit(args)) => audit(&args).await,
+        Some(Command::Openapi) => openapi(),
         None => serve(&cli.serve).await,
     };
     match result {
@@ -42,6 +43,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the OpenAPI document to standard output.
+fn openapi() -> Result<(), BoxError> {
+    use std::io::Write;
+    let document = partnership::rest::openapi::current()?;
+    std::io::stdout().lock().write_all(&document)?;
+    Ok(())
 }
 
 /// Connects to the database of `db` with `config`; when its server does

@@ -41,20 +41,26 @@ impl Metrics {
         let handled = IntCounterVec::new(
             Opts::new(
                 "grpc_server_handled_total",
-                "RPCs completed on the server, by service, method, status code and caller (a name from the auth config, `anonymous` while auth is off, `unauthenticated` for calls without valid credentials).",
+                "RPCs completed on the server, by service, method, status code, caller (a name from the auth config, `anonymous` while auth is off, `unauthenticated` for calls without valid credentials) and transport (`grpc`, `grpc-web`, or `http` for HTTP/JSON).",
             ),
-            &["grpc_service", "grpc_method", "grpc_code", "caller"],
+            &[
+                "grpc_service",
+                "grpc_method",
+                "grpc_code",
+                "caller",
+                "transport",
+            ],
         )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "grpc_server_handling_seconds",
-                "Time from receiving an RPC to sending its response headers.",
+                "Time from receiving an RPC to sending its response headers, by service, method and transport.",
             )
             .buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 10.0,
             ]),
-            &["grpc_service", "grpc_method"],
+            &["grpc_service", "grpc_method", "transport"],
         )?;
         let in_flight = IntGaugeVec::new(
             Opts::new("grpc_server_in_flight", "RPCs being handled right now."),
@@ -345,6 +351,7 @@ impl Metrics {
     pub fn finished(
         &self,
         labels: &CallLabels,
+        transport: &str,
         caller: &str,
         code: tonic::Code,
         reason: Option<&str>,
@@ -358,10 +365,10 @@ impl Metrics {
         }
         self.in_flight.with_label_values(&[service, method]).dec();
         self.latency
-            .with_label_values(&[service, method])
+            .with_label_values(&[service, method, transport])
             .observe(elapsed.as_secs_f64());
         self.handled
-            .with_label_values(&[service, method, &code_label(code), caller])
+            .with_label_values(&[service, method, &code_label(code), caller, transport])
             .inc();
     }
 }

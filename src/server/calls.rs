@@ -105,22 +105,9 @@ fn status_in(headers: &HeaderMap) -> Option<Outcome> {
     )
 }
 
-/// The caller's deadline: the `grpc-timeout` header (`<digits><unit>`,
-/// units H, M, S, m, u, n) from the start of the call.
+/// The caller's deadline: its `grpc-timeout` from the start of the call.
 fn deadline(headers: &HeaderMap, start: Instant) -> Option<Instant> {
-    let value = headers.get("grpc-timeout")?.to_str().ok()?;
-    let split = value.len().checked_sub(1)?;
-    let (digits, unit) = value.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let timeout = match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    };
+    let timeout = crate::rest::grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)?;
     start.checked_add(timeout)
 }
 
@@ -128,6 +115,7 @@ fn deadline(headers: &HeaderMap, start: Instant) -> Option<Instant> {
 struct Call {
     metrics: Arc<Metrics>,
     labels: CallLabels,
+    transport: crate::rest::Transport,
     caller: Arc<str>,
     /// The call's place in the server's limit, given back when it ends.
     _permit: Option<OwnedSemaphorePermit>,
@@ -148,8 +136,14 @@ impl Call {
             reason,
             fields,
         } = outcome;
-        self.metrics
-            .finished(&self.labels, &self.caller, code, reason.as_deref(), elapsed);
+        self.metrics.finished(
+            &self.labels,
+            self.transport.as_str(),
+            &self.caller,
+            code,
+            reason.as_deref(),
+            elapsed,
+        );
         self.span.record("code", tracing::field::debug(code));
         if let Some(reason) = &reason {
             self.span.record("reason", tracing::field::display(reason));
@@ -204,6 +198,11 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let labels = self.metrics.labels(req.uri().path());
+        let transport = req
+            .extensions()
+            .get::<crate::rest::Transport>()
+            .copied()
+            .unwrap_or(crate::rest::Transport::Grpc);
         let request_id = req
             .headers()
             .get(REQUEST_ID)
@@ -221,6 +220,7 @@ where
         let span = tracing::info_span!(
             "rpc",
             method = %labels.path(),
+            transport = transport.as_str(),
             caller = %caller,
             request_id = %request_id,
             code = tracing::field::Empty,
@@ -233,6 +233,7 @@ where
         let mut call = Call {
             metrics: self.metrics.clone(),
             labels,
+            transport,
             caller,
             _permit: permit,
             span: span.clone(),

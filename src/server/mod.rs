@@ -46,6 +46,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("descriptor set: {0}")]
     Descriptors(#[from] prost::DecodeError),
+    #[error("HTTP/JSON: {0}")]
+    Rest(#[from] crate::rest::RestError),
 }
 
 /// The sockets a server listens on.
@@ -112,15 +114,22 @@ pub async fn serve(
     ));
     let (reflection_v1, reflection_v1alpha) = services::reflection()?;
     let limits = &config.limits;
-    // What every call passes, outermost first: a request id, CORS and
-    // gRPC-Web for browsers, the span, log line and metrics of the call,
-    // and the request size limit.
+    // A JSON body may take a few times its message's bytes.
+    let transcoder = Arc::new(crate::rest::Transcoder::new(
+        limits.request_bytes.saturating_mul(JSON_BODY_FACTOR),
+    )?);
+    // What every call passes, outermost first: a request id, HTTP/JSON
+    // turned into gRPC, CORS and gRPC-Web for browsers, the span, log line
+    // and metrics of the call (after which a JSON call that could not be
+    // made into a request is answered), and the request size limit.
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(crate::rest::layer(transcoder))
         .layer(cors_layer(&config.cors_origins))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(calls::layer(metrics.clone(), gate, config.call_timeout))
+        .layer(crate::rest::RejectedLayer)
         .layer(limits::layer(limits.request_bytes))
         .into_inner();
 
@@ -163,6 +172,10 @@ pub async fn serve(
     info!("stopped");
     result
 }
+
+/// How many times `--max-request-bytes` a JSON call's body may be (its
+/// request message is held to the limit itself).
+const JSON_BODY_FACTOR: usize = 4;
 
 /// How long shutdown waits for the database pools to close.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -17,6 +17,7 @@ mod process;
 mod programs;
 mod query;
 mod reads;
+mod rest;
 mod service;
 mod summaries;
 mod support;
@@ -135,6 +136,7 @@ const TESTS: &[Test] = tests! {
         bulk::exports_stream_every_record_once_in_batches,
         journal::every_change_is_journaled_once_with_its_states,
         journal::a_mirror_that_exports_then_watches_converges,
+        rest::every_method_answers_as_over_grpc,
     ]
     EVERY: Db [
         summaries::summaries_from_the_rollup_match_a_fresh_count,
@@ -146,6 +148,8 @@ const TESTS: &[Test] = tests! {
         crowd::a_crowd_with_deadlines_is_answered_or_shed,
         journal::feed_tokens_heartbeats_and_expiry,
         journal::the_feed_never_passes_a_late_commit,
+        rest::refusals_carry_the_grpc_code_as_http_status,
+        rest::streams_flow_as_the_caller_reads,
     ]
     SQLITE: Db [
         transport::tls_serves_encrypted_calls,
