@@ -342,30 +342,64 @@ fn h2load(
         eprintln!("h2load: the call failed; not measured:\n{shown}");
         return Some(f64::NAN);
     }
-    let out = Command::new("h2load")
-        .args(["-t", "1", "-m", "1", "-c"])
-        .arg(clients.to_string())
-        .arg("-D")
-        .arg(seconds.to_string())
-        .arg("-d")
-        .arg(body)
-        .args(headers)
-        .arg(&url)
-        .output()
-        .ok()?;
+    let mut args = load_args(clients, seconds);
+    args.extend(["-d".into(), body.display().to_string()]);
+    args.extend(headers.iter().map(|h| (*h).to_owned()));
+    args.push(url);
+    h2load_rate(&args)
+}
+
+/// h2load's arguments for a load of `clients` connections, one call in
+/// flight each, for `seconds`.
+fn load_args(clients: usize, seconds: u64) -> Vec<String> {
+    [
+        "-t",
+        "1",
+        "-m",
+        "1",
+        "-c",
+        &clients.to_string(),
+        "-D",
+        &seconds.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Runs h2load with `args`: its calls per second, NaN when any answer was
+/// not a 2xx, `None` without h2load.
+fn h2load_rate(args: &[String]) -> Option<f64> {
+    let out = Command::new("h2load").args(args).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let failed = text
         .lines()
         .find(|l| l.starts_with("requests:"))
         .is_some_and(|l| !l.contains(" 0 failed, 0 errored"));
-    if failed {
+    // "status codes: 1000 2xx, 0 3xx, 0 4xx, 0 5xx"
+    let not_2xx = text
+        .lines()
+        .find(|l| l.starts_with("status codes:"))
+        .is_some_and(|l| !(l.contains(" 0 4xx") && l.contains(" 0 5xx")));
+    if failed || not_2xx {
         eprintln!("h2load: some calls failed:\n{text}");
+    }
+    if not_2xx {
+        return Some(f64::NAN);
     }
     text.lines()
         .find(|l| l.starts_with("finished in"))
         .and_then(|l| l.split(", ").nth(1))
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
+}
+
+/// The median of `rates` (NaN if any is).
+fn median(mut rates: Vec<f64>) -> f64 {
+    if rates.is_empty() || rates.iter().any(|r| r.is_nan()) {
+        return f64::NAN;
+    }
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
 }
 
 fn sme_id(n: u64) -> String {
@@ -460,6 +494,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 at_least: 0.80,
             },
         );
+    }
+
+    if wanted("rest") {
+        // GetSme as JSON over HTTP (the transcoder) against the same call
+        // over gRPC: h2load for both, 32 connections, the same record,
+        // alternating three rounds of each; HTTP/1.1 (what most REST
+        // clients speak) reported beside.
+        eprintln!("GetSme over HTTP/JSON and over gRPC, h2load…");
+        let name = sme_id(smes / 2);
+        let json_url = format!("http://{}/v1/{name}", args.addr);
+        let body = grpc_body(&pb::GetSmeRequest { name }, "GetSme-rest");
+        let (mut grpc, mut json, mut json_h1) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let Some(body) = &body else { break };
+            let rate = h2load(
+                &args.addr,
+                "partnership.v1.SmeService/GetSme",
+                body,
+                32,
+                secs,
+            );
+            grpc.extend(rate);
+            let mut h2 = load_args(32, secs);
+            h2.push(json_url.clone());
+            json.extend(h2load_rate(&h2));
+            let mut h1 = load_args(32, secs);
+            h1.extend(["--h1".to_owned(), json_url.clone()]);
+            json_h1.extend(h2load_rate(&h1));
+        }
+        if !grpc.is_empty() {
+            let (g, j, j1) = (median(grpc), median(json), median(json_h1));
+            table.row(
+                "GetSme as HTTP/JSON, 32 connections (h2load, HTTP/2; medians of 3 alternating rounds)",
+                format!("{j:.0}/s"),
+                format!("gRPC {g:.0}/s (h2load, same record) → **{:.2}×**", j / g),
+                "≥ 0.70× gRPC",
+                j / g,
+                Goal::AtLeast(0.70),
+            );
+            table.row(
+                "GetSme as HTTP/1.1 JSON, 32 connections (h2load --h1)",
+                format!("{j1:.0}/s"),
+                format!("gRPC {g:.0}/s → {:.2}×", j1 / g),
+                "reported",
+                j1 / g,
+                Goal::Report,
+            );
+        }
     }
 
     if wanted("list") {

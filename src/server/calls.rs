@@ -163,12 +163,20 @@ impl Call {
     }
 }
 
+/// How close to its deadline a call dropped by its caller counts as past
+/// it: the caller's timer started before the request reached the server,
+/// so its own cancel at the deadline arrives a little before the server's
+/// reckoning of it.
+const DEADLINE_SLACK: Duration = Duration::from_millis(20);
+
 /// A call dropped before its end: its deadline passed, or its caller
 /// cancelled it or went away.
 impl Drop for Call {
     fn drop(&mut self) {
         let code = match self.deadline {
-            Some(deadline) if Instant::now() >= deadline => tonic::Code::DeadlineExceeded,
+            Some(deadline) if Instant::now() + DEADLINE_SLACK >= deadline => {
+                tonic::Code::DeadlineExceeded
+            }
             _ => tonic::Code::Cancelled,
         };
         self.finish(Outcome::code(code));
