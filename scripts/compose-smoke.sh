@@ -121,6 +121,9 @@ if POSTGRES_PASSWORD= docker-compose -p "$project" config -q 2>/dev/null; then
   exit 1
 fi
 
+step "the ha profile (a second replica and HAProxy) is a valid compose file"
+POSTGRES_PASSWORD=drill docker-compose -p "$project" --profile ha config -q
+
 step "an empty callers' file: auth on, nobody let in yet"
 auth_dir=$(mktemp -d)
 chmod 755 "$auth_dir"

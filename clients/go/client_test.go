@@ -45,7 +45,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	addr = srv.addr
-	conn, err = grpc.Dial(addr, grpc.WithInsecure())
+	// The published retry policy, as a client of the service uses it.
+	serviceConfig, err := os.ReadFile("../service-config.json")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	conn, err = grpc.Dial(addr, grpc.WithInsecure(), grpc.WithDefaultServiceConfig(string(serviceConfig)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

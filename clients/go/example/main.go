@@ -33,6 +33,7 @@ import (
 
 func main() {
 	caFile := flag.String("tls-ca", "", "PEM file of the CA that signed the server's certificate (TLS); plaintext without it")
+	serviceConfig := flag.String("service-config", "../service-config.json", "the service's retry policy (clients/service-config.json); empty for none")
 	flag.Parse()
 	address := "127.0.0.1:50051"
 	if flag.NArg() > 0 {
@@ -51,6 +52,15 @@ func main() {
 		}
 	} else {
 		opts = append(opts, grpc.WithInsecure())
+	}
+	if *serviceConfig != "" {
+		// Retries UNAVAILABLE on the methods safe to repeat (reads, creates
+		// with a request_id, updates); see the main README.
+		config, err := os.ReadFile(*serviceConfig)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, grpc.WithDefaultServiceConfig(string(config)))
 	}
 	conn, err := grpc.Dial(address, opts...)
 	if err != nil {
