@@ -73,6 +73,36 @@ pub enum Command {
     /// Print the OpenAPI 3 document of the HTTP/JSON API (what the server
     /// serves at /openapi.json; committed as docs/openapi.json).
     Openapi,
+    /// Copy the embedded SQLite database to a new file while the service
+    /// runs (consistent, checked; PostgreSQL: pg_dump).
+    Backup(BackupArgs),
+    /// Put a backup in place as the SQLite database (refuses to replace a
+    /// database without --force, and one a server has open).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The backup file to write; it must not exist.
+    #[arg(long)]
+    pub to: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The backup file to restore (from `partnership backup`).
+    #[arg(long)]
+    pub from: std::path::PathBuf,
+
+    /// Replace a database that is already there (never one in use).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -34,6 +34,8 @@ async fn main() -> ExitCode {
         Some(Command::Token(TokenCommand::New(args))) => new_token(&args),
         Some(Command::Audit(args)) => audit(&args).await,
         Some(Command::Openapi) => openapi(),
+        Some(Command::Backup(args)) => backup(&args).await,
+        Some(Command::Restore(args)) => restore(&args).await,
         None => serve(&cli.serve).await,
     };
     match result {
@@ -43,6 +45,31 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Copies the SQLite database to `--to`.
+async fn backup(args: &partnership::config::BackupArgs) -> Result<(), BoxError> {
+    let copied = partnership::store::backup::backup(&args.db.database_url, &args.to).await?;
+    log_copied(&copied, "backup written and checked");
+    Ok(())
+}
+
+fn log_copied(copied: &partnership::store::backup::Copied, message: &str) {
+    tracing::info!(
+        file = %copied.path.display(),
+        bytes = copied.bytes,
+        migrations = copied.migrations,
+        took_ms = copied.took.as_millis() as u64,
+        "{message}"
+    );
+}
+
+/// Puts the backup `--from` in place as the SQLite database.
+async fn restore(args: &partnership::config::RestoreArgs) -> Result<(), BoxError> {
+    let copied =
+        partnership::store::backup::restore(&args.from, &args.db.database_url, args.force).await?;
+    log_copied(&copied, "backup restored; start the service on it");
+    Ok(())
 }
 
 /// Writes the OpenAPI document to standard output.

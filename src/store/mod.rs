@@ -2,6 +2,7 @@
 //! one function and one transaction (so audit records and change events can
 //! later join the same transaction).
 
+pub mod backup;
 mod coalesce;
 mod compile;
 mod count;

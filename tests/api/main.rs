@@ -4,6 +4,7 @@
 //! (otherwise their tests are listed as ignored, and a line says why).
 
 mod access;
+mod backup;
 mod bulk;
 mod companies;
 mod concurrency;
@@ -153,6 +154,7 @@ const TESTS: &[Test] = tests! {
     ]
     SQLITE: Db [
         transport::tls_serves_encrypted_calls,
+        backup::a_backup_under_writes_restores_every_acknowledged_record,
         transport::mutual_tls_requires_a_client_certificate,
         transport::health_command_speaks_mutual_tls_and_says_what_failed,
         transport::mutual_tls_certificates_name_callers,
@@ -176,6 +178,7 @@ const TESTS: &[Test] = tests! {
         faults::silent_connections_are_closed_and_descriptor_exhaustion_does_not_spin,
     ]
     POSTGRES: Db [
+        backup::a_pg_dump_under_writes_restores_every_acknowledged_record,
         access::expired_deadlines_cancel_the_statement,
         outcome::a_write_to_a_read_only_database_is_unavailable,
         access::sighup_reloads_callers_and_no_secret_leaks,
