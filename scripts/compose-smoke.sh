@@ -123,6 +123,8 @@ fi
 
 step "the ha profile (a second replica and HAProxy) is a valid compose file"
 POSTGRES_PASSWORD=drill docker-compose -p "$project" --profile ha config -q
+step "the monitoring profile (Prometheus and Grafana, provisioned) is a valid compose file"
+POSTGRES_PASSWORD=drill docker-compose -p "$project" --profile monitoring config -q
 
 step "an empty callers' file: auth on, nobody let in yet"
 auth_dir=$(mktemp -d)

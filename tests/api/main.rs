@@ -13,6 +13,7 @@ mod crowd;
 mod faults;
 mod hostile;
 mod journal;
+mod monitoring;
 mod outcome;
 mod process;
 mod programs;
@@ -138,6 +139,7 @@ const TESTS: &[Test] = tests! {
         journal::every_change_is_journaled_once_with_its_states,
         journal::a_mirror_that_exports_then_watches_converges,
         rest::every_method_answers_as_over_grpc,
+        monitoring::dashboard_and_alerts_name_only_exported_metrics,
     ]
     EVERY: Db [
         summaries::summaries_from_the_rollup_match_a_fresh_count,
