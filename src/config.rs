@@ -53,7 +53,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, then serve gRPC (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations and exit.
     Migrate(DbArgs),
     /// Ask a running server's health service; exit 0 when it is SERVING.
@@ -294,6 +294,8 @@ impl DbArgs {
                 max_waiting: self.db_max_waiting,
                 max_wait: Duration::from_secs(defaults::CALL_TIMEOUT_SECS),
             },
+            read_url: None,
+            read_wait: Duration::from_millis(200),
         }
     }
 }
@@ -325,6 +327,18 @@ pub struct ServeArgs {
 
     #[command(flatten, next_help_heading = "Database")]
     pub db: DbArgs,
+
+    /// A PostgreSQL standby of the database (postgres://…) that Get, List,
+    /// BatchGet, Export and the insight reads go to; writes stay on the
+    /// primary. Every read still sees every write acknowledged before it
+    /// began (the standby must have replayed the primary's position).
+    #[arg(help_heading = "Database", long, env = "PARTNERSHIP_DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
+
+    /// How long a read waits for the standby to catch up with the primary
+    /// before the primary answers it instead (e.g. `200ms`).
+    #[arg(help_heading = "Database", long, env = "PARTNERSHIP_DATABASE_READ_WAIT", default_value = "200ms", value_parser = parse_duration)]
+    pub database_read_wait: Duration,
 
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(

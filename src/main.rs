@@ -317,6 +317,8 @@ async fn serve(args: &ServeArgs) -> Result<(), BoxError> {
                 max_wait: call_timeout,
                 ..db.queue
             },
+            read_url: args.database_read_url.clone(),
+            read_wait: args.database_read_wait,
             ..db
         },
     )

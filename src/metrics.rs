@@ -30,6 +30,7 @@ pub struct Metrics {
     feed_lag: prometheus::Gauge,
     settled: IntCounterVec,
     rollup: IntGaugeVec,
+    replica_reads: IntCounterVec,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
 }
@@ -153,6 +154,14 @@ impl Metrics {
         registry.register(Box::new(feed_watchers.clone()))?;
         registry.register(Box::new(feed_lag.clone()))?;
         registry.register(Box::new(settled.clone()))?;
+        let replica_reads = IntCounterVec::new(
+            Opts::new(
+                "partnership_replica_reads_total",
+                "With --database-read-url: reads by who answered them: `replica` (the standby had replayed the primary's position), `primary_lagging` (it had not within --database-read-wait), `primary_unreachable` (it was out of reach).",
+            ),
+            &["answered_by"],
+        )?;
+        registry.register(Box::new(replica_reads.clone()))?;
         registry.register(Box::new(rollup.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, process_max_fds, process_start_time_seconds, …
@@ -188,6 +197,7 @@ impl Metrics {
             feed_lag,
             settled,
             rollup,
+            replica_reads,
             methods,
         }))
     }
@@ -242,6 +252,16 @@ impl Metrics {
             ];
             for (what, n) in ROLLUP_FIGURES.into_iter().zip(figures) {
                 self.rollup.with_label_values(&[what]).set(gauge(n));
+            }
+        }
+        if let Some(r) = store.replica_stats() {
+            for (by, n) in [
+                ("replica", r.served),
+                ("primary_lagging", r.waited_out),
+                ("primary_unreachable", r.unreachable),
+            ] {
+                let counter = self.replica_reads.with_label_values(&[by]);
+                counter.inc_by(n.saturating_sub(counter.get()));
             }
         }
         for (outcome, n) in store.write_outcomes() {

@@ -30,10 +30,15 @@ pub(super) async fn set_all(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
+/// The health name of the read replica (`--database-read-url`): SERVING
+/// while reads go to it, NOT_SERVING while the primary answers them.
+pub(super) const READ_REPLICA: &str = "partnership.ReadReplica";
+
 /// Keeps the health service in step with the database: NOT_SERVING while it
 /// cannot be reached.
 pub(super) async fn watch_database(store: Store, health: HealthReporter, every: Duration) {
     let mut healthy = true;
+    let mut replica_up = true;
     let every = every.max(Duration::from_millis(100));
     // A probe that hangs (a database host gone silent) counts as a failure
     // once the next probe is due.
@@ -42,6 +47,24 @@ pub(super) async fn watch_database(store: Store, health: HealthReporter, every: 
     loop {
         interval.tick().await;
         let ok = store.ping(probe_timeout).await.is_ok();
+        // The read replica has a health name of its own: while it is out of
+        // reach the primary answers the reads, so the service still serves.
+        if let Some(up) = store.ping_replica(probe_timeout).await
+            && up != replica_up
+        {
+            if up {
+                info!("read replica reachable again: reads go to it");
+            } else {
+                warn!("read replica unreachable: reads go to the primary");
+            }
+            let status = if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(READ_REPLICA, status).await;
+            replica_up = up;
+        }
         if ok == healthy {
             continue;
         }

@@ -71,6 +71,11 @@ pub async fn serve(
     let metrics_task = spawn_metrics(listeners.metrics, &metrics, &store, &stopped)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     jobs::set_all(&health, ServingStatus::Serving).await;
+    if store.replica_stats().is_some() {
+        health
+            .set_service_status(jobs::READ_REPLICA, ServingStatus::Serving)
+            .await;
+    }
     let mut background = vec![
         tokio::spawn(jobs::watch_database(
             store.clone(),

@@ -361,6 +361,8 @@ mod runner_tests {
                 max_waiting: 16,
                 max_wait: Duration::from_secs(5),
             },
+            read_url: None,
+            read_wait: Duration::from_millis(200),
         })
         .await
         .expect("connect");

@@ -194,7 +194,7 @@ impl Store {
                 .map(|k| (k.is_none(), k.clone().unwrap_or_default()))
                 .collect()
         };
-        let lease = self.read.one().await?;
+        let lease = self.reading().await?.pool.one().await?;
         let (programs, participations) = self
             .read_in(&lease, async |reader| {
                 Ok((
@@ -269,7 +269,7 @@ impl Store {
                 ),
             );
         }
-        let lease = self.read.one().await?;
+        let lease = self.reading().await?.pool.one().await?;
         let rows = self
             .read_in(&lease, async |reader| {
                 let exists = match of {

@@ -160,10 +160,11 @@ impl Store {
         // A counted first page takes a second connection for its count only
         // when one is free now, together with the first: a call never waits
         // for a connection while it holds one.
+        let pool = self.reading().await?.pool;
         let lease = if page.counts_first_page() {
-            self.read.up_to_two().await?
+            pool.up_to_two().await?
         } else {
-            self.read.one().await?
+            pool.one().await?
         };
         self.read_in(&lease, async |reader| {
             let (rows, counted) = self.page_rows(&statements, page, &lease, reader).await?;

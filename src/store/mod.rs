@@ -18,6 +18,7 @@ mod outcome;
 mod participation;
 mod pool;
 mod program;
+mod replica;
 mod request_id;
 mod rollup;
 mod table;
@@ -45,6 +46,7 @@ pub use list::PageQuery;
 pub use participation::Participations;
 pub use pool::{OVERLOADED_RETRY_AFTER, QueueConfig, QueueStats};
 pub use program::Programs;
+pub use replica::ReplicaStats;
 pub use request_id::{Created, CreatedMany, RequestKey};
 pub use rollup::RollupStats;
 pub use table::{Children, RecordKey, Table};
@@ -127,6 +129,11 @@ pub struct DbConfig {
     pub statement_timeout: Option<Duration>,
     /// The queue of calls waiting for a connection.
     pub queue: QueueConfig,
+    /// A PostgreSQL standby of `url` that reads go to (`--database-read-url`).
+    pub read_url: Option<String>,
+    /// How long a read waits for the standby to replay the primary's
+    /// position before the primary answers it.
+    pub read_wait: Duration,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -137,6 +144,8 @@ impl std::fmt::Debug for DbConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("queue", &self.queue)
+            .field("read_url", &self.read_url.as_deref().map(redact_url))
+            .field("read_wait", &self.read_wait)
             .finish()
     }
 }
@@ -196,6 +205,8 @@ pub struct Store {
     settlements: std::sync::Arc<outcome::Settlements>,
     /// Program totals kept in memory for `SummarizePrograms`.
     rollup: std::sync::Arc<rollup::Keeper>,
+    /// The standby reads go to, if any.
+    replica: Option<std::sync::Arc<replica::Replica>>,
 }
 
 impl Store {
@@ -203,8 +214,8 @@ impl Store {
     pub async fn connect(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = backend_of(&config.url)?;
         let statement_timeout = config.statement_timeout;
-        let options = |max: u32| {
-            let mut o = ConnectOptions::new(config.url.clone());
+        let options_for = |url: &str, max: u32| {
+            let mut o = ConnectOptions::new(url.to_owned());
             o.max_connections(max)
                 .min_connections(0)
                 .acquire_timeout(config.acquire_timeout)
@@ -242,6 +253,7 @@ impl Store {
                 });
             o
         };
+        let options = |max: u32| options_for(&config.url, max);
         // Calls hold at most `connections` at once (see `pool`); the read
         // pool has one more, for the health probe.
         let connect_error = |e: sea_orm::DbErr| match database_name(&config.url) {
@@ -269,6 +281,32 @@ impl Store {
                 pool::Pool::new(shared, pool::Room::new(connections, config.queue), "shared");
             (pool.clone(), pool)
         };
+        let replica = match &config.read_url {
+            None => None,
+            Some(_) if backend != DbBackend::Postgres => {
+                return Err(StoreError::UnsupportedUrl(
+                    "--database-read-url takes a PostgreSQL standby of a PostgreSQL primary"
+                        .to_owned(),
+                ));
+            }
+            Some(url) if backend_of(url)? != DbBackend::Postgres => {
+                return Err(StoreError::UnsupportedUrl(
+                    "--database-read-url must be a postgres:// URL".to_owned(),
+                ));
+            }
+            Some(url) => {
+                let connections = config.max_connections.max(2);
+                let conn = Database::connect(options_for(url, connections + 1))
+                    .await
+                    .map_err(connect_error)?;
+                let pool =
+                    pool::Pool::new(conn, pool::Room::new(connections, config.queue), "replica");
+                Some(std::sync::Arc::new(replica::Replica::new(
+                    pool,
+                    config.read_wait,
+                )))
+            }
+        };
         Ok(Self {
             config: config.clone(),
             read,
@@ -278,6 +316,7 @@ impl Store {
             journal: Default::default(),
             settlements: Default::default(),
             rollup: Default::default(),
+            replica,
         })
     }
 
@@ -299,6 +338,7 @@ impl Store {
             let unlimited = Store::connect(&DbConfig {
                 statement_timeout: None,
                 max_connections: 2,
+                read_url: None,
                 ..self.config.clone()
             })
             .await?;
@@ -356,6 +396,17 @@ impl Store {
         answer
     }
 
+    /// Pings the read replica, if there is one, and tells reads whether to
+    /// use it: `None` without `--database-read-url`.
+    pub async fn ping_replica(&self, timeout: Duration) -> Option<bool> {
+        let replica = self.replica.as_ref()?;
+        let conn = replica.pool.unqueued().clone();
+        let ping = tokio::spawn(async move { conn.ping().await });
+        let up = matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(Ok(()))));
+        replica.set_up(up);
+        Some(up)
+    }
+
     /// The ping itself runs to its end in a task of its own even when the
     /// answer comes too late: the MySQL driver's ping is not cancel-safe (a
     /// ping dropped between request and answer leaves the answer on the
@@ -391,11 +442,13 @@ impl Store {
 
     /// Each pool: the read and write pools, or the one they share.
     fn pools(&self) -> Vec<&pool::Pool> {
-        if self.shared_pool() {
+        let mut pools = if self.shared_pool() {
             vec![&self.read]
         } else {
             vec![&self.read, &self.write]
-        }
+        };
+        pools.extend(self.replica.as_ref().map(|r| &r.pool));
+        pools
     }
 
     /// The queue in front of each pool: calls waiting, and refused.
@@ -476,6 +529,9 @@ impl Store {
     pub async fn close(self) {
         let _ = self.read.unqueued().clone().close().await;
         let _ = self.write.unqueued().clone().close().await;
+        if let Some(replica) = &self.replica {
+            let _ = replica.pool.unqueued().clone().close().await;
+        }
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite) on the

@@ -123,7 +123,7 @@ impl Store {
         if let Some(p) = program {
             // Its own statement, its connection given back before the page
             // takes one.
-            let lease = self.read.one().await?;
+            let lease = self.reading().await?.pool.one().await?;
             let exists = self
                 .read_in(&lease, async |reader| {
                     delete_time_of::<program::Entity>(reader, p).await

@@ -632,7 +632,7 @@ impl Store {
         let condition = keys
             .iter()
             .fold(Condition::any(), |c, k| c.add(key_condition::<T>(k)));
-        let lease = self.read.one().await?;
+        let lease = self.reading().await?.pool.one().await?;
         let reader = self.reader(&lease).await?;
         let rows = row::all(&reader, T::Entity::find().filter(condition)).await?;
         super::finish_read(reader).await?;
@@ -679,10 +679,11 @@ impl Store {
     /// [`StoreError::WaitTimedOut`] when the call's deadline passes first.
     pub async fn get<T: Table>(&self, key: &T::Key) -> Result<Stored<T::Data>, StoreError> {
         let read = async {
-            match self.coalescer.get::<T>(&self.read, key).await {
+            let reading = self.reading().await?;
+            match reading.coalescer.get::<T>(reading.pool, key).await {
                 Some(found) => found,
                 None => {
-                    let lease = self.read.one().await?;
+                    let lease = reading.pool.one().await?;
                     let reader = self.reader(&lease).await?;
                     let found = find::<T>(&reader, key).await?;
                     super::finish_read(reader).await?;

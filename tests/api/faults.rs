@@ -114,6 +114,23 @@ impl OwnPostgres {
             "synchronous_standby_names = '*'\nsynchronous_commit = remote_apply\nwal_sender_timeout = '5s'",
         );
         leader.start();
+        let standby = Self::standby_of(&leader, "");
+        (leader, standby)
+    }
+
+    /// A leader and an asynchronous standby streaming from it (started),
+    /// the standby configured with `standby_lines` too (e.g. a
+    /// `recovery_min_apply_delay` that makes it lag).
+    pub fn streaming_pair(standby_lines: &str) -> (Self, Self) {
+        let leader = Self::init();
+        leader.configure("wal_sender_timeout = '5s'");
+        leader.start();
+        let standby = Self::standby_of(&leader, standby_lines);
+        (leader, standby)
+    }
+
+    /// A standby of `leader` from its base backup, started.
+    fn standby_of(leader: &Self, lines: &str) -> Self {
         let (bin, dir, port) = Self::place();
         let data = dir.path().join("data");
         let status = Self::as_postgres(
@@ -137,9 +154,9 @@ impl OwnPostgres {
         assert!(status.success(), "pg_basebackup failed");
         let standby = Self { bin, dir, port };
         // Promoted, it must not wait for a standby of its own.
-        standby.configure("synchronous_standby_names = ''");
+        standby.configure(&format!("synchronous_standby_names = ''\n{lines}"));
         standby.start();
-        (leader, standby)
+        standby
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {

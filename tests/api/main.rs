@@ -19,6 +19,7 @@ mod process;
 mod programs;
 mod query;
 mod reads;
+mod replica;
 mod rest;
 mod service;
 mod summaries;
@@ -190,6 +191,7 @@ const TESTS: &[Test] = tests! {
         service::database_down_is_unavailable_and_not_serving,
     ]
     POSTGRES: Async [
+        replica::reads_off_a_standby_never_miss_the_callers_writes,
         faults::database_outage_with_default_flags,
         outcome::writes_through_a_leader_failover_are_answered_truthfully,
         journal::a_watcher_resumes_across_a_database_outage,

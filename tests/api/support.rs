@@ -128,6 +128,8 @@ impl TestDb {
                 max_waiting: 128,
                 max_wait: Duration::from_secs(60),
             },
+            read_url: None,
+            read_wait: Duration::from_millis(200),
         }
     }
 }
