@@ -17,7 +17,11 @@ prints:
 - the change feed: every acknowledged create in it once, and no entry
   twice (no gap in what was acknowledged, no repeat);
 - health: NOT_SERVING seen during the outage and SERVING after;
-- the failover gap: from the kill to the first acknowledged write.
+- the failover gap: from the kill to the first acknowledged write;
+- four readers reading back acknowledged records through
+  `--database-read-url` (HAProxy's `/replica` route, the standby until it
+  is promoted): none older than its write (NOT_FOUND), the standby having
+  answered reads, the primary the rest.
 
     python3 scripts/failover-drill.py --bin target/debug/partnership
 
@@ -58,6 +62,7 @@ from partnership.v1 import enterprise_pb2, journal_pb2, journal_pb2_grpc, sme_pb
 PG_BIN = "/usr/lib/postgresql/15/bin"
 DEADLINE = 5.0
 WRITERS = 8
+READERS = 4
 
 
 def free_port():
@@ -128,6 +133,12 @@ defaults
 listen primary
     bind 127.0.0.1:{front}
     option httpchk GET /primary
+    http-check expect status 200
+    default-server inter 250ms fall 1 rise 1 on-marked-down shutdown-sessions
+{servers}
+listen standby
+    bind 127.0.0.1:{front_r}
+    option httpchk GET /replica
     http-check expect status 200
     default-server inter 250ms fall 1 rise 1 on-marked-down shutdown-sessions
 {servers}
@@ -220,6 +231,7 @@ class Writers:
         self.codes = collections.Counter()
         self.late = 0
         self.ack_times = []
+        self.reads = collections.Counter()
 
     def writer(self, w):
         n = 0
@@ -247,8 +259,41 @@ class Writers:
                 with self.lock:
                     self.codes["OK"] += 1
                     self.acked.append(made.name)
-                    self.ack_times.append(time.monotonic())
+                    # When the acknowledged attempt began, and when it was
+                    # answered.
+                    self.ack_times.append((started, time.monotonic()))
                 break
+
+    def reader(self):
+        """Reads back what the writers were told was written (off the
+        standby when it has replayed that far): a NOT_FOUND would be a read
+        older than an acknowledged write."""
+        n = 0
+        while not self.stop.is_set():
+            with self.lock:
+                name = self.acked[-1 - (n % len(self.acked))] if self.acked else None
+            n += 1
+            if name is None:
+                time.sleep(0.01)
+                continue
+            try:
+                self.smes.GetSme(sme_pb2.GetSmeRequest(name=name), timeout=DEADLINE)
+                with self.lock:
+                    self.reads["OK"] += 1
+            except grpc.RpcError as err:
+                with self.lock:
+                    self.reads[err.code().name] += 1
+
+
+def replica_reads(port):
+    """partnership_replica_reads_total by who answered, from /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'partnership_replica_reads_total\{answered_by="(\w+)"\} (\S+)', line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
 
 
 def health(binary, port):
@@ -269,11 +314,11 @@ def main():
     balancer = server = None
     try:
         cluster.start()
-        front = free_port()
+        front, front_r = free_port(), free_port()
         servers = "\n".join(
             f"    server {n['name']} 127.0.0.1:{n['port']} check port {n['rest']}"
             for n in cluster.nodes)
-        (work / "haproxy.cfg").write_text(HAPROXY.format(front=front, servers=servers))
+        (work / "haproxy.cfg").write_text(HAPROXY.format(front=front, front_r=front_r, servers=servers))
         hlog = open(work / "haproxy.log", "w")
         balancer = subprocess.Popen(["haproxy", "-db", "-f", str(work / "haproxy.cfg")],
                                     stdout=hlog, stderr=hlog)
@@ -281,17 +326,27 @@ def main():
         # 250 ms) take the standby out.
         cluster.wait(lambda: "node" in (work / "haproxy.log").read_text(), 10, "HAProxy's first checks")
         time.sleep(0.5)
-        port = free_port()
+        # The database, made on the primary, then seen on the standby.
+        psql = lambda p, sql: subprocess.run(  # noqa: E731
+            ["psql", "-h", "127.0.0.1", "-p", str(p), "-U", "postgres", "-d", "postgres",
+             "-Atqc", sql], capture_output=True, text=True)
+        if psql(front, "CREATE DATABASE partnership").returncode != 0:
+            raise SystemExit("failover drill: could not create the database on the primary")
+        cluster.wait(lambda: psql(front_r, "SELECT 1 FROM pg_database WHERE datname = 'partnership'")
+                     .stdout.strip() == "1", 30, "the database on the standby")
+        port, metrics_port = free_port(), free_port()
         slog = open(work / "server.log", "w")
         server = subprocess.Popen(
-            [binary, "--listen", f"127.0.0.1:{port}", "--metrics-listen", "off",
+            [binary, "--listen", f"127.0.0.1:{port}", "--metrics-listen", f"127.0.0.1:{metrics_port}",
              "--database-url", f"postgres://postgres@127.0.0.1:{front}/partnership",
-             "--create-database", "--health-interval", "1"],
+             "--database-read-url", f"postgres://postgres@127.0.0.1:{front_r}/partnership",
+             "--health-interval", "1"],
             stdout=slog, stderr=slog)
         cluster.wait(lambda: health(binary, port) == "SERVING", 60, "the service")
 
         writers = Writers(f"127.0.0.1:{port}")
         threads = [threading.Thread(target=writers.writer, args=(w,)) for w in range(WRITERS)]
+        threads += [threading.Thread(target=writers.reader) for _ in range(READERS)]
         for t in threads:
             t.start()
         time.sleep(4)
@@ -303,8 +358,10 @@ def main():
         first_write = None
         while time.monotonic() - killed_at < 60:
             seen[health(binary, port)] += 1
+            # The first write begun after the kill that was acknowledged:
+            # one in flight at the kill may still be answered just after.
             with writers.lock:
-                later = [t for t in writers.ack_times if t > killed_at + 0.05]
+                later = [done for began, done in writers.ack_times if began > killed_at]
             if later and first_write is None:
                 first_write = min(later) - killed_at
             if first_write is not None and time.monotonic() - killed_at > first_write + args.seconds_after:
@@ -367,11 +424,18 @@ def main():
         print(f"writers saw: {dict(writers.codes)}; past their deadline by over 1 s: {writers.late}")
         print(f"the server answered CreateSme: {dict(answered)}")
         print(f"health during the outage: {dict(seen)}; after: {healthy_after}")
+        by_whom = replica_reads(metrics_port)
+        print(f"readers (through --database-read-url, HAProxy's /replica): {dict(writers.reads)}; "
+              f"answered by: {by_whom}")
         print(f"acknowledged creates: {len(writers.acked)}; missing: {len(missing)}; "
               f"present twice: {len(twice)}")
         print(f"change feed: {len(sequences)} changes, {repeated} repeated; acknowledged creates "
               f"missing from it: {len(feed_missing)}, twice in it: {len(feed_twice)}")
+        stale_reads = writers.reads["NOT_FOUND"]
+        bad_reads = {c: n for c, n in writers.reads.items()
+                     if c not in ("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED")}
         ok = (first_write is not None and not bad_codes and writers.late == 0
+              and not bad_reads and stale_reads == 0 and by_whom.get("replica", 0) > 0
               and not missing and not twice and not feed_missing and not feed_twice and repeated == 0
               and seen["NOT_SERVING"] > 0 and healthy_after == "SERVING"
               and new is not None and new is not old)
