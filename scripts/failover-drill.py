@@ -215,7 +215,9 @@ class Cluster:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        subprocess.run(["pkill", "-9", "-f", f"{self.work}/node"], capture_output=True)
+        # runuser does not pass every signal on: whatever still runs from
+        # the drill's directory (etcd, Patroni, PostgreSQL) goes now.
+        subprocess.run(["pkill", "-9", "-f", str(self.work)], capture_output=True)
 
 
 class Writers:
