@@ -56,7 +56,7 @@ serve() {
   echo "the server did not start" >&2; exit 1
 }
 stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
-rate() { h2load -t 1 -m 1 -c 32 -D "$seconds" "$1" | awk '/^finished in/ {gsub(",", "", $4); print $4} /^status codes:/ && ($8 != 0 || $10 != 0) {print "non-2xx" > "/dev/stderr"}'; }
+rate() { h2load -t 1 -m 1 -c 32 -D "$seconds" "$1" | awk '/^finished in/ {gsub(",", "", $4); print $4} /^status codes:/ && ($7 + 0 != 0 || $9 + 0 != 0) {print "non-2xx answers" > "/dev/stderr"}'; }
 id=$(printf 's%07d' $((smes / 2)))
 get=http://127.0.0.1:$port/v1/smes/$id
 page="http://127.0.0.1:$port/v1/smes?pageSize=50"
