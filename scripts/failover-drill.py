@@ -40,7 +40,6 @@ import re
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,13 +48,9 @@ import time
 import urllib.request
 import uuid
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "clients" / "python"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import generate  # noqa: E402
-import retry  # noqa: E402
-
-sys.path.insert(0, str(generate.generate(pathlib.Path(tempfile.mkdtemp(prefix="drill-stubs-")))))
+from drill import ROOT, all_sme_names, free_port, retry  # noqa: E402
 
 import grpc  # noqa: E402
 from partnership.v1 import enterprise_pb2, journal_pb2, journal_pb2_grpc, sme_pb2, sme_pb2_grpc  # noqa: E402
@@ -65,11 +60,6 @@ DEADLINE = 5.0
 WRITERS = 8
 READERS = 4
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_postgres(argv, **kw):
@@ -377,15 +367,7 @@ def main():
         healthy_after = health(binary, port)
 
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        stub = sme_pb2_grpc.SmeServiceStub(channel)
-        names, token = [], ""
-        while True:
-            page = stub.ListSmes(sme_pb2.ListSmesRequest(page_size=1000, page_token=token), timeout=30)
-            names += [s.name for s in page.smes]
-            token = page.next_page_token
-            if not token:
-                break
-        counts = collections.Counter(names)
+        counts = collections.Counter(all_sme_names(channel))
         missing = [n for n in writers.acked if counts[n] == 0]
         twice = [n for n, c in counts.items() if c > 1]
         creates, sequences = collections.Counter(), []

@@ -31,7 +31,6 @@ import collections
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,13 +38,9 @@ import threading
 import time
 import uuid
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "clients" / "python"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import generate  # noqa: E402
-import retry  # noqa: E402
-
-sys.path.insert(0, str(generate.generate(pathlib.Path(tempfile.mkdtemp(prefix="drill-stubs-")))))
+from drill import ROOT, all_sme_names, free_port, retry  # noqa: E402
 
 import grpc  # noqa: E402
 from google.protobuf import field_mask_pb2  # noqa: E402
@@ -54,11 +49,6 @@ from partnership.v1 import enterprise_pb2, journal_pb2, journal_pb2_grpc, sme_pb
 DEADLINE = 5.0
 WORKERS = 8
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Replica:
@@ -199,17 +189,6 @@ class _Stale(Exception):
         return type("Code", (), {"name": "STALE"})
 
 
-def all_smes(channel):
-    stub = sme_pb2_grpc.SmeServiceStub(channel)
-    names, token = [], ""
-    while True:
-        page = stub.ListSmes(sme_pb2.ListSmesRequest(page_size=1000, page_token=token), timeout=30)
-        names += [s.name for s in page.smes]
-        token = page.next_page_token
-        if not token:
-            return names
-
-
 def feed(port):
     """Every change to SMEs through the replica at `port`, as (sequence,
     resource, kind), read until the stream has been idle for its deadline."""
@@ -266,7 +245,7 @@ def main():
         elapsed = time.monotonic() - started
 
         direct = grpc.insecure_channel(f"127.0.0.1:{replicas[0].port}")
-        names = all_smes(direct)
+        names = all_sme_names(direct)
         counts = collections.Counter(names)
         missing = [n for n in load.created if counts[n] == 0]
         twice = [n for n, c in counts.items() if c > 1]
