@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::server::defaults;
 use crate::store::{DbConfig, QueueConfig};
+pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,18 @@ pub struct Cli {
     /// Log format.
     #[arg(help_heading = "Observability", long, env = "PARTNERSHIP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+
+    /// Export spans of calls and their database statements over OTLP/gRPC
+    /// to this collector (e.g. http://127.0.0.1:4317); off when unset. The
+    /// standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER,
+    /// OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_HEADERS, …) apply.
+    #[arg(
+        help_heading = "Observability",
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        global = true
+    )]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Cli {
@@ -36,7 +49,7 @@ impl Cli {
         use clap::{CommandFactory, FromArgMatches};
         let command = Self::command()
             .mut_args(|a| {
-                if a.get_id() == "log_format" {
+                if a.get_id() == "log_format" || a.get_id() == "otlp_endpoint" {
                     a
                 } else {
                     a.hide(true)
@@ -218,14 +231,6 @@ pub struct HealthArgs {
         default_value = "localhost"
     )]
     pub tls_domain: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -24,7 +24,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::from_command_line();
-    telemetry::init(cli.log_format);
+    let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("partnership: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Some(Command::Migrate(db)) => migrate(&db).await,
         Some(Command::Serve(args)) => serve(&args).await,
@@ -38,13 +44,15 @@ async fn main() -> ExitCode {
         Some(Command::Restore(args)) => restore(&args).await,
         None => serve(&cli.serve).await,
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %partnership::api::cause_chain(&*e), "exiting");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 /// Copies the SQLite database to `--to`.

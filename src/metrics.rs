@@ -31,6 +31,7 @@ pub struct Metrics {
     settled: IntCounterVec,
     rollup: IntGaugeVec,
     replica_reads: IntCounterVec,
+    tls_expiry: prometheus::GaugeVec,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
 }
@@ -163,6 +164,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(replica_reads.clone()))?;
         registry.register(Box::new(rollup.clone()))?;
+        let tls_expiry = prometheus::GaugeVec::new(
+            Opts::new(
+                "partnership_tls_certificate_expiry_timestamp_seconds",
+                "With TLS on: when a certificate the server was started with stops being valid (its notAfter, Unix seconds), by certificate: `server` (the served certificate) or `client_ca` (the earliest-expiring CA of --tls-client-ca). No series while TLS is off.",
+            ),
+            &["certificate"],
+        )?;
+        registry.register(Box::new(tls_expiry.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, process_max_fds, process_start_time_seconds, …
         // (Linux; elsewhere the collector reports nothing).
@@ -198,11 +207,22 @@ impl Metrics {
             settled,
             rollup,
             replica_reads,
+            tls_expiry,
             methods,
         }))
     }
 
     /// The Prometheus text exposition of every metric, pool use read now.
+    /// Records when the server's TLS certificates expire.
+    pub fn tls_expiries(&self, expiries: &[(&str, i64)]) {
+        for (certificate, not_after) in expiries {
+            #[allow(clippy::cast_precision_loss)]
+            self.tls_expiry
+                .with_label_values(&[*certificate])
+                .set(*not_after as f64);
+        }
+    }
+
     pub fn render(&self, store: &Store) -> String {
         for stats in store.pool_stats() {
             let in_use = i64::from(stats.size).saturating_sub(stats.idle as i64);
@@ -293,6 +313,11 @@ impl CallLabels {
     /// ask reflection before every call), not to the API.
     pub fn is_tooling(&self) -> bool {
         self.service.starts_with("grpc.health.") || self.service.starts_with("grpc.reflection.")
+    }
+
+    /// `package.Service` and `Method` (`unknown` for paths no method has).
+    pub fn service_and_method(&self) -> (&str, &str) {
+        (&self.service, &self.method)
     }
 
     /// `/package.Service/Method`, or `unknown`.

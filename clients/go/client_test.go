@@ -463,6 +463,16 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example: %v\n%s", err, out)
 	}
+	// The trace id the example sent is the one the service answered with.
+	traced := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "trace" && f[1] == "sent" {
+			traced = len(f[2]) == 32 && f[2] == f[4]
+		}
+	}
+	if !traced {
+		t.Errorf("example output lacks a trace id answered as sent:\n%s", out)
+	}
 	for _, want := range []string{
 		"rejected: InvalidArgument",
 		"  company.business_number: ",

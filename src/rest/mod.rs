@@ -350,9 +350,16 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // The error answer of `status`, with the answer's own headers (its
+    // request and trace ids).
+    let error = |status: &tonic::Status, headers: &HeaderMap| {
+        let mut out = errors::response(status, status_type);
+        copy_response_headers(headers, out.headers_mut());
+        out
+    };
     // A trailers-only answer: every refusal, and every unary error.
     if let Some(status) = status_of(response.headers()) {
-        return errors::response(&status, status_type);
+        return error(&status, response.headers());
     }
     let output = route.method.output();
     if route.method.is_server_streaming() {
@@ -375,15 +382,15 @@ where
         Ok(c) => c,
         Err(e) => {
             let e: BoxError = e.into();
-            return errors::response(
+            return error(
                 &tonic::Status::internal(format!("the answer was cut short: {e}")),
-                status_type,
+                &parts.headers,
             );
         }
     };
     let trailers = collected.trailers().cloned().unwrap_or_default();
     if let Some(status) = status_of(&trailers) {
-        return errors::response(&status, status_type);
+        return error(&status, &parts.headers);
     }
     let mut data = BytesMut::from(collected.to_bytes());
     let message = match transcode::next_frame(&mut data) {
@@ -408,7 +415,7 @@ where
             );
             out
         }
-        Err(status) => errors::response(&status, status_type),
+        Err(status) => error(&status, &parts.headers),
     }
 }
 

@@ -145,6 +145,7 @@ impl Call {
             elapsed,
         );
         self.span.record("code", tracing::field::debug(code));
+        crate::telemetry::call_ended(&self.span, code);
         if let Some(reason) = &reason {
             self.span.record("reason", tracing::field::display(reason));
         }
@@ -231,10 +232,23 @@ where
             transport = transport.as_str(),
             caller = %caller,
             request_id = %request_id,
+            trace_id = tracing::field::Empty,
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
             code = tracing::field::Empty,
             reason = tracing::field::Empty,
             fields = tracing::field::Empty,
         );
+        // The call's place in its caller's trace (see `telemetry`).
+        if crate::telemetry::exporting() {
+            let (service, method) = labels.service_and_method();
+            span.record("otel.name", format!("{service}/{method}"));
+            span.record("otel.kind", "server");
+            crate::telemetry::describe_call(&span, service, method);
+        }
+        let trace_id = crate::telemetry::join(&span, req.headers());
+        span.record("trace_id", tracing::field::display(trace_id));
+        let trace_header = crate::telemetry::header_value(trace_id);
         self.metrics.started(&labels);
         let start = Instant::now();
         let callers_deadline = deadline(req.headers(), start);
@@ -252,9 +266,12 @@ where
         if let Some(refusal) = refusal {
             let status = tonic::Status::from(refusal);
             call.finish(Outcome::of(&status));
-            let response = status
+            let mut response = status
                 .into_http::<ResBody>()
                 .map(|body| CallBody { inner: body, call });
+            response
+                .headers_mut()
+                .insert(crate::telemetry::TRACE_ID, trace_header);
             return Box::pin(std::future::ready(Ok(response)));
         }
         let sooner = callers_deadline.filter(|d| *d < start + self.call_timeout);
@@ -274,18 +291,24 @@ where
                 let Ok(result) = tokio::time::timeout_at(cut_off.into(), work).await else {
                     let status = crate::api::deadline_passed();
                     call.finish(Outcome::of(&status));
-                    let response = status
+                    let mut response = status
                         .into_http::<ResBody>()
                         .map(|body| CallBody { inner: body, call });
+                    response
+                        .headers_mut()
+                        .insert(crate::telemetry::TRACE_ID, trace_header);
                     return Ok(response);
                 };
-                let response = match result {
+                let mut response = match result {
                     Ok(response) => response,
                     Err(e) => {
                         call.finish(Outcome::code(tonic::Code::Internal));
                         return Err(e);
                     }
                 };
+                response
+                    .headers_mut()
+                    .insert(crate::telemetry::TRACE_ID, trace_header);
                 if let Some(outcome) = status_in(response.headers()) {
                     call.finish(outcome);
                 }

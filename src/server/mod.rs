@@ -57,6 +57,10 @@ pub struct Listeners {
     pub metrics: Option<TcpListener>,
 }
 
+/// A TLS certificate that expires within this many days is warned about
+/// at start (the expiry alert fires at 14 days too).
+const TLS_EXPIRY_WARNING_DAYS: i64 = 14;
+
 /// Serves on `listeners` until `shutdown` completes, then drains in-flight
 /// calls. The store must already be migrated.
 pub async fn serve(
@@ -68,6 +72,20 @@ pub async fn serve(
     let addr = listeners.grpc.local_addr()?;
     let stopped = signals::Stopped::after(shutdown);
     let metrics = Metrics::new(metrics::methods_of(&crate::pb::DESCRIPTOR_SETS)?)?;
+    if let Some(tls) = &config.tls {
+        let expiries = tls.expiries();
+        metrics.tls_expiries(&expiries);
+        let now = chrono::Utc::now().timestamp();
+        for (certificate, not_after) in expiries {
+            let days = (not_after - now) / 86_400;
+            if days < TLS_EXPIRY_WARNING_DAYS {
+                warn!(
+                    certificate,
+                    days, "TLS certificate expires soon (or has expired)"
+                );
+            }
+        }
+    }
     let metrics_task = spawn_metrics(listeners.metrics, &metrics, &store, &stopped)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     jobs::set_all(&health, ServingStatus::Serving).await;
@@ -262,6 +280,8 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             HeaderName::from_static("x-grpc-web"),
             HeaderName::from_static("x-user-agent"),
             HeaderName::from_static("grpc-timeout"),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
             REQUEST_ID,
         ])
         .expose_headers([
@@ -269,6 +289,7 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             HeaderName::from_static("grpc-message"),
             HeaderName::from_static("grpc-status-details-bin"),
             REQUEST_ID,
+            crate::telemetry::TRACE_ID,
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -139,6 +139,40 @@ pub struct TlsConfig {
     pub client_ca: Option<Vec<u8>>,
 }
 
+impl TlsConfig {
+    /// When the served certificate (the first of `cert`) and the
+    /// earliest-expiring CA of `client_ca` stop being valid (Unix seconds);
+    /// a certificate that does not parse is left out (the TLS handshake
+    /// setup names it).
+    pub fn expiries(&self) -> Vec<(&'static str, i64)> {
+        let mut out = Vec::new();
+        if let Some(&first) = not_afters(&self.cert).first() {
+            out.push(("server", first));
+        }
+        if let Some(earliest) = self
+            .client_ca
+            .as_deref()
+            .and_then(|ca| not_afters(ca).into_iter().min())
+        {
+            out.push(("client_ca", earliest));
+        }
+        out
+    }
+}
+
+/// The notAfter of every certificate in a PEM bundle, in order.
+fn not_afters(pem: &[u8]) -> Vec<i64> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .filter_map(Result::ok)
+        .filter(|p| p.label == "CERTIFICATE")
+        .filter_map(|p| {
+            p.parse_x509()
+                .ok()
+                .map(|c| c.validity().not_after.timestamp())
+        })
+        .collect()
+}
+
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConfig")

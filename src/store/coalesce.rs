@@ -62,6 +62,9 @@ enum Answer<D> {
 struct Waiter<T: Table> {
     key: T::Key,
     answer: oneshot::Sender<Answer<T::Data>>,
+    /// The caller's span, when spans are exported: a shared statement is
+    /// traced under the call of its first read.
+    span: Option<tracing::Span>,
 }
 
 struct Lane<T: Table> {
@@ -112,6 +115,7 @@ impl Coalescer {
             state.waiting.push_back(Waiter {
                 key: key.clone(),
                 answer,
+                span: crate::telemetry::exporting().then(tracing::Span::current),
             });
             let start = state.running < SLOTS;
             if start {
@@ -180,9 +184,15 @@ async fn run<T: Table>(runner: Runner<T>) {
             state.waiting.drain(..n).collect()
         };
         let keys: Vec<&T::Key> = batch.iter().map(|w| &w.key).collect();
-        let found = match runner.pool.one().await {
-            Ok(lease) => read_batch::<T>(lease.conn(), &keys).await,
-            Err(e) => Err(e),
+        let read = async {
+            match runner.pool.one().await {
+                Ok(lease) => read_batch::<T>(lease.conn(), &keys).await,
+                Err(e) => Err(e),
+            }
+        };
+        let found = match batch.first().and_then(|w| w.span.clone()) {
+            Some(span) => tracing::Instrument::instrument(read, span).await,
+            None => read.await,
         };
         if let Err(e) = &found
             && shared(e).is_some()

@@ -21,6 +21,7 @@ mod program;
 mod replica;
 mod request_id;
 mod rollup;
+mod statements;
 mod table;
 
 use std::time::Duration;
@@ -262,21 +263,24 @@ impl Store {
             },
             _ => StoreError::from(e),
         };
+        // Every pool's statements are spans of their calls when spans are
+        // exported.
+        let connect = |options: ConnectOptions| async move {
+            let mut conn = Database::connect(options).await.map_err(connect_error)?;
+            statements::trace(&mut conn);
+            Ok::<_, StoreError>(conn)
+        };
         let (read, write) = if backend == DbBackend::Sqlite {
             let connections = config.max_connections.max(1);
-            let write = Database::connect(options(1)).await.map_err(connect_error)?;
-            let read = Database::connect(options(connections + 1))
-                .await
-                .map_err(connect_error)?;
+            let write = connect(options(1)).await?;
+            let read = connect(options(connections + 1)).await?;
             (
                 pool::Pool::new(read, pool::Room::new(connections, config.queue), "read"),
                 pool::Pool::new(write, pool::Room::new(1, config.queue), "write"),
             )
         } else {
             let connections = config.max_connections.max(2);
-            let shared = Database::connect(options(connections + 1))
-                .await
-                .map_err(connect_error)?;
+            let shared = connect(options(connections + 1)).await?;
             let pool =
                 pool::Pool::new(shared, pool::Room::new(connections, config.queue), "shared");
             (pool.clone(), pool)
@@ -296,9 +300,7 @@ impl Store {
             }
             Some(url) => {
                 let connections = config.max_connections.max(2);
-                let conn = Database::connect(options_for(url, connections + 1))
-                    .await
-                    .map_err(connect_error)?;
+                let conn = connect(options_for(url, connections + 1)).await?;
                 let pool =
                     pool::Pool::new(conn, pool::Room::new(connections, config.queue), "replica");
                 Some(std::sync::Arc::new(replica::Replica::new(

@@ -24,6 +24,7 @@ mod rest;
 mod service;
 mod summaries;
 mod support;
+mod traces;
 mod transport;
 
 use std::future::Future;
@@ -140,9 +141,9 @@ const TESTS: &[Test] = tests! {
         journal::every_change_is_journaled_once_with_its_states,
         journal::a_mirror_that_exports_then_watches_converges,
         rest::every_method_answers_as_over_grpc,
-        monitoring::dashboard_and_alerts_name_only_exported_metrics,
     ]
     EVERY: Db [
+        monitoring::dashboard_and_alerts_name_only_exported_metrics,
         summaries::summaries_from_the_rollup_match_a_fresh_count,
         contention::etag_writers_on_one_record_lose_no_update,
         contention::unconditional_writers_on_one_record_all_succeed,
@@ -154,6 +155,7 @@ const TESTS: &[Test] = tests! {
         journal::the_feed_never_passes_a_late_commit,
         rest::refusals_carry_the_grpc_code_as_http_status,
         rest::streams_flow_as_the_caller_reads,
+        traces::a_call_joins_its_callers_trace,
     ]
     SQLITE: Db [
         transport::tls_serves_encrypted_calls,
@@ -167,6 +169,7 @@ const TESTS: &[Test] = tests! {
         access::large_headers_get_a_grpc_status,
         transport::grpc_web_over_http1_with_cors,
         journal::the_audit_trail_needs_its_own_scope_and_names_callers,
+        traces::without_an_exporter_the_trace_id_still_travels,
     ]
     SERVERS: Db [
         faults::replicas_starting_together_all_serve,

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use http_body_util::Full;
 use partnership::pb;
 
-use crate::support::{App, create_sme, http1};
+use partnership::server::{ServerConfig, TlsConfig};
+
+use crate::support::{App, TestDb, create_sme, http1};
 
 /// Every metric name in a PromQL expression: the identifiers of the
 /// service's and the process's metric families (functions, labels and
@@ -51,10 +53,21 @@ fn exported(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The metric families a server's `/metrics` declares.
+async fn scrape(app: &App) -> BTreeSet<String> {
+    let request = http::Request::get(format!("http://{}/metrics", app.metrics_addr))
+        .body(Full::default())
+        .expect("request");
+    let (_, _, body) = http1(request).await;
+    exported(std::str::from_utf8(&body).expect("utf-8"))
+}
+
 /// After a write, a read and a refused read, a scrape of a running server
-/// declares every metric the Grafana dashboard and the Prometheus alert
-/// rules in `deploy/` name.
-pub async fn dashboard_and_alerts_name_only_exported_metrics(mut app: App) {
+/// (and of one serving TLS with client certificates, for the certificate
+/// expiry) declares every metric the Grafana dashboard and the Prometheus
+/// alert rules in `deploy/` name.
+pub async fn dashboard_and_alerts_name_only_exported_metrics(db: TestDb) {
+    let mut app = App::spawn(&db).await;
     let made = create_sme(&mut app, "watched").await;
     app.smes
         .get_sme(pb::GetSmeRequest { name: made.name })
@@ -99,11 +112,23 @@ pub async fn dashboard_and_alerts_name_only_exported_metrics(mut app: App) {
     }
     assert!(alerts >= 6);
 
-    let request = http::Request::get(format!("http://{}/metrics", app.metrics_addr))
-        .body(Full::default())
-        .expect("request");
-    let (_, _, body) = http1(request).await;
-    let exported = exported(std::str::from_utf8(&body).expect("utf-8"));
+    let mut exported = scrape(&app).await;
+    let pki = crate::transport::pki();
+    let tls = App::spawn_with(
+        &db,
+        ServerConfig {
+            tls: Some(TlsConfig {
+                cert: pki.server_cert.clone().into_bytes(),
+                key: pki.server_key.clone().into_bytes(),
+                client_ca: Some(pki.ca.clone().into_bytes()),
+            }),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    exported.extend(scrape(&tls).await);
+    tls.stop().await;
+    app.stop().await;
     let missing: Vec<&String> = named.difference(&exported).collect();
     assert!(
         missing.is_empty(),

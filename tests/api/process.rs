@@ -69,11 +69,30 @@ pub async fn start_connected(db_url: &str) -> (Server, tonic::transport::Channel
 
 /// [`launch`] with `flags` from async code, and a channel to the server.
 pub async fn launch_connected(db_url: &str, flags: &[&str]) -> (Server, tonic::transport::Channel) {
+    launch_env_connected(db_url, flags, &[]).await
+}
+
+/// [`launch_env`] from async code, and a channel to the server.
+pub async fn launch_env_connected(
+    db_url: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> (Server, tonic::transport::Channel) {
     let url = db_url.to_owned();
-    let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+    let owned = |list: &[&str]| {
+        list.iter()
+            .map(|f| (*f).to_owned())
+            .collect::<Vec<String>>()
+    };
+    let flags = owned(flags);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     let server = tokio::task::spawn_blocking(move || {
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        launch(&url, &flags, None)
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        launch_env(&url, &flags, None, &env)
     })
     .await
     .expect("server starts");

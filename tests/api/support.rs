@@ -188,7 +188,10 @@ impl App {
     pub async fn spawn_on(db: &TestDb, db_config: DbConfig, config: ServerConfig) -> App {
         // PARTNERSHIP_TEST_LOG=1 shows the servers' logs, to debug a test.
         if std::env::var_os("PARTNERSHIP_TEST_LOG").is_some() {
-            partnership::telemetry::init(partnership::config::LogFormat::Text);
+            let telemetry =
+                partnership::telemetry::init(partnership::config::LogFormat::Text, None)
+                    .expect("logging");
+            std::mem::forget(telemetry);
         }
         let store = Store::connect(&db_config).await.expect("connect store");
         store.migrate().await.expect("migrate");

@@ -128,10 +128,10 @@ pub async fn metrics_count_rpcs_by_method_and_code(mut app: App) {
     app.stop().await;
 }
 
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
+pub struct Pki {
+    pub ca: String,
+    pub server_cert: String,
+    pub server_key: String,
     client_cert: String,
     client_key: String,
     /// A second client, signed by the same CA, named `stranger`.
@@ -139,14 +139,30 @@ struct Pki {
     stranger_key: String,
 }
 
-fn pki() -> Pki {
+/// When the test CA and the test server certificate expire.
+const CA_NOT_AFTER: (i32, u8, u8) = (2036, 1, 2);
+const SERVER_NOT_AFTER: (i32, u8, u8) = (2031, 5, 17);
+
+/// Unix seconds of midnight UTC on `date`.
+fn unix_seconds((y, m, d): (i32, u8, u8)) -> f64 {
+    let date = chrono::NaiveDate::from_ymd_opt(y, u32::from(m), u32::from(d)).expect("date");
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() as f64;
+    seconds
+}
+
+pub fn pki() -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let (y, m, d) = CA_NOT_AFTER;
+    ca_params.not_after = rcgen::date_time_ymd(y, m, d);
     let ca =
         CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
     let server_key = KeyPair::generate().expect("key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("params")
+    let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let (y, m, d) = SERVER_NOT_AFTER;
+    server_params.not_after = rcgen::date_time_ymd(y, m, d);
+    let server_cert = server_params
         .signed_by(&server_key, &ca)
         .expect("server cert");
     let client_key = KeyPair::generate().expect("key");
@@ -217,6 +233,15 @@ pub async fn tls_serves_encrypted_calls(db: TestDb) {
         .list_companies(pb::ListCompaniesRequest::default())
         .await
         .expect("call over TLS");
+    // The certificate's expiry is exported (for the expiry alert); there
+    // is no client CA.
+    let samples = scrape(&app).await;
+    let expiry = "partnership_tls_certificate_expiry_timestamp_seconds";
+    assert_eq!(
+        samples.find(expiry, &[("certificate", "server")]),
+        Some(unix_seconds(SERVER_NOT_AFTER))
+    );
+    assert_eq!(samples.find(expiry, &[("certificate", "client_ca")]), None);
     // Plaintext is refused.
     let plain = Channel::from_shared(format!("http://{}", app.addr))
         .expect("uri")
@@ -335,6 +360,12 @@ pub async fn mutual_tls_requires_a_client_certificate(db: TestDb) {
     assert!(
         !matches!(without, Some(Ok(_))),
         "a call without a client certificate succeeded"
+    );
+    let samples = scrape(&app).await;
+    let expiry = "partnership_tls_certificate_expiry_timestamp_seconds";
+    assert_eq!(
+        samples.find(expiry, &[("certificate", "client_ca")]),
+        Some(unix_seconds(CA_NOT_AFTER))
     );
     app.stop().await;
 }

@@ -19,12 +19,14 @@ import (
 	"io"
 	"log"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -98,23 +100,51 @@ func newRequestID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// newTraceparent starts a W3C trace: version 00, a random trace id and
+// parent span id, sampled.
+func newTraceparent() string {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("00-%x-%x-01", b[:16], b[16:])
+}
+
+func first(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	return values[0]
+}
+
 func run(ctx context.Context, conn *grpc.ClientConn, out io.Writer) error {
 	companies := pb.NewCompanyServiceClient(conn)
 	smes := pb.NewSmeServiceClient(conn)
 	programs := pb.NewProgramServiceClient(conn)
 
-	company, err := companies.CreateCompany(ctx, &pb.CreateCompanyRequest{
-		Company: &pb.Company{
-			DisplayName: "Example Heavy Industries",
-			Size:        pb.EnterpriseSize_ENTERPRISE_SIZE_LARGE,
-			Region:      pb.Region_REGION_ULSAN,
+	// The call joins the caller's trace: W3C trace context as metadata (an
+	// OpenTelemetry-instrumented client, e.g. otelgrpc, sends it itself).
+	// The service answers with the trace id it used in x-trace-id, the id
+	// to quote in a support ticket.
+	traceparent := newTraceparent()
+	var header metadata.MD
+	company, err := companies.CreateCompany(
+		metadata.AppendToOutgoingContext(ctx, "traceparent", traceparent),
+		&pb.CreateCompanyRequest{
+			Company: &pb.Company{
+				DisplayName: "Example Heavy Industries",
+				Size:        pb.EnterpriseSize_ENTERPRISE_SIZE_LARGE,
+				Region:      pb.Region_REGION_ULSAN,
+			},
+			RequestId: newRequestID(),
 		},
-		RequestId: newRequestID(),
-	})
+		grpc.Header(&header),
+	)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "created", company.Name, "etag", company.Etag)
+	fmt.Fprintln(out, "trace sent", strings.Split(traceparent, "-")[1], "answered", first(header.Get("x-trace-id")))
 
 	sme, err := smes.CreateSme(ctx, &pb.CreateSmeRequest{
 		Sme: &pb.Sme{
