@@ -103,7 +103,8 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
         LogFormat::Json => log.json().with_span_list(false).with_filter(filter).boxed(),
     };
     let mut layers = vec![log];
-    let provider = match otlp_endpoint {
+    // An empty value (`OTEL_EXPORTER_OTLP_ENDPOINT=` in an .env) is unset.
+    let provider = match otlp_endpoint.map(str::trim).filter(|e| !e.is_empty()) {
         Some(endpoint) => {
             let provider = provider(endpoint)?;
             // Only this server's own spans (calls, statements), whatever

@@ -424,11 +424,14 @@ pub async fn a_call_joins_its_callers_trace(db: TestDb) {
     drop(server);
 }
 
-/// Without an OTLP endpoint nothing is exported, but the trace id still
+/// Without an OTLP endpoint (or with an empty one) nothing is exported, but the trace id still
 /// travels: the caller's is returned and logged; a call without one gets
 /// a new one.
 pub async fn without_an_exporter_the_trace_id_still_travels(db: TestDb) {
-    let (server, channel) = crate::process::launch_connected(&db.url, &[]).await;
+    // An empty endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT=` in an .env) is off.
+    let (server, channel) =
+        crate::process::launch_env_connected(&db.url, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])
+            .await;
     let mut companies = CompanyServiceClient::new(channel);
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let status = companies
