@@ -29,18 +29,9 @@ packages=(
   golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
 )
 command -v javac >/dev/null || packages+=(default-jdk-headless)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "apt-get install ${missing[*]}"
-  sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
+ensure_packages "${packages[@]}"
 version() { dpkg-query -W -f='${Version}' "$1"; }
 echo "protoc $(version protobuf-compiler), grpc-java $(version libgrpc-java)," \
   "protobuf-java $(version libprotobuf-java), $(javac -version 2>&1);" \

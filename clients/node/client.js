@@ -1,13 +1,17 @@
 'use strict';
-// Loads the partnership API from ../../proto and returns service clients,
-// plus a decoder for the google.rpc error details the service attaches.
+// Loads the partnership API from its .proto files and returns service
+// clients, plus a decoder for the google.rpc error details the service
+// attaches. The .proto files: ./proto in the npm package (`npm pack` copies
+// them in), else ../../proto in the repository.
 
+const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
 
-const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
+const PACKED_PROTO_DIR = path.join(__dirname, 'proto');
+const PROTO_DIR = fs.existsSync(PACKED_PROTO_DIR) ? PACKED_PROTO_DIR : path.resolve(__dirname, '..', '..', 'proto');
 
 const definition = protoLoader.loadSync(
   [
@@ -94,4 +98,4 @@ function call(client, method, request) {
   });
 }
 
-module.exports = { connect, bearer, call, errorDetails, grpc };
+module.exports = { connect, bearer, call, errorDetails, grpc, PROTO_DIR };

@@ -15,7 +15,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 PROTO = HERE.parent.parent / "proto"
 
 
-def generate(out_dir: pathlib.Path) -> pathlib.Path:
+def generate(out_dir: pathlib.Path, pyi: bool = False) -> pathlib.Path:
+    """Writes the stubs under out_dir; with pyi, type stubs (.pyi) too."""
+    if not PROTO.is_dir():
+        raise SystemExit(f"no proto/ at {PROTO}: build from a checkout of the repository")
     out_dir.mkdir(parents=True, exist_ok=True)
     files = sorted(str(p.relative_to(PROTO)) for p in (PROTO / "partnership").rglob("*.proto"))
     include = pathlib.Path(protoc.__file__).parent / "_proto"
@@ -25,6 +28,7 @@ def generate(out_dir: pathlib.Path) -> pathlib.Path:
         f"-I{include}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
+        *([f"--pyi_out={out_dir}"] if pyi else []),
         *files,
     ]
     if protoc.main(args) != 0:

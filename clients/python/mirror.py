@@ -33,7 +33,10 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from auth import with_token
+if __package__:  # installed: partnership_client.mirror (the wheel)
+    from .auth import with_token
+else:  # run or imported from clients/python
+    from auth import with_token
 from partnership.v1 import journal_pb2, journal_pb2_grpc, sme_pb2, sme_pb2_grpc
 
 BACKOFF_SECONDS = 2.0

@@ -14,7 +14,13 @@ WatchChanges (resume from your last token).
 
 import pathlib
 
-SERVICE_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "service-config.json"
+_HERE = pathlib.Path(__file__).resolve().parent
+# Beside this file in the installed package (partnership_client), one level up
+# in the repository (clients/service-config.json).
+SERVICE_CONFIG = next(
+    (p for p in (_HERE / "service-config.json", _HERE.parent / "service-config.json") if p.is_file()),
+    _HERE.parent / "service-config.json",
+)
 
 
 def options():

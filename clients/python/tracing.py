@@ -61,7 +61,10 @@ def trace_id_of(call) -> str | None:
 
 
 def main(address: str) -> None:
-    from auth import with_token
+    if __package__:  # installed: partnership_client.tracing (the wheel)
+        from .auth import with_token
+    else:  # run from clients/python
+        from auth import with_token
     from partnership.v1 import company_pb2, company_pb2_grpc
 
     with grpc.insecure_channel(address) as plain:
