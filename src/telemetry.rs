@@ -18,7 +18,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -108,15 +108,23 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
         Some(endpoint) => {
             let provider = provider(endpoint)?;
             // Only this server's own spans (calls, statements), whatever
-            // RUST_LOG lets the log show.
-            let spans = Targets::new()
-                .with_target(SCOPE, LevelFilter::INFO)
-                .with_default(LevelFilter::OFF);
+            // RUST_LOG lets the log show, and of its events only warnings
+            // and errors (as span events): the `rpc finished` line would
+            // repeat the span's own attributes.
+            let spans = tracing_subscriber::filter::filter_fn(|m| {
+                let limit = if m.is_span() {
+                    tracing::Level::INFO
+                } else {
+                    tracing::Level::WARN
+                };
+                m.target().starts_with(SCOPE) && *m.level() <= limit
+            });
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(provider.tracer(SCOPE))
                     .with_tracked_inactivity(false)
                     .with_threads(false)
+                    .with_location(false)
                     .with_filter(spans)
                     .boxed(),
             );
