@@ -49,7 +49,7 @@ impl Cli {
         use clap::{CommandFactory, FromArgMatches};
         let command = Self::command()
             .mut_args(|a| {
-                if a.get_id() == "log_format" || a.get_id() == "otlp_endpoint" {
+                if a.get_id() == "log_format" {
                     a
                 } else {
                     a.hide(true)

@@ -18,10 +18,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{Layer, Registry};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,48 +95,78 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
             "info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn,tonic::transport::server::io_stream=debug,opentelemetry=warn",
         )
     });
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let log = tracing_subscriber::fmt::layer().with_ansi(ansi);
-    let log: Box<dyn Layer<Registry> + Send + Sync> = match format {
-        LogFormat::Text => log.with_filter(filter).boxed(),
-        // The call's span once, as `span` (not again under `spans`).
-        LogFormat::Json => log.json().with_span_list(false).with_filter(filter).boxed(),
-    };
-    let mut layers = vec![log];
     // An empty value (`OTEL_EXPORTER_OTLP_ENDPOINT=` in an .env) is unset.
-    let provider = match otlp_endpoint.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(endpoint) => {
-            let provider = provider(endpoint)?;
-            // Only this server's own spans (calls, statements), whatever
-            // RUST_LOG lets the log show, and of its events only warnings
-            // and errors (as span events): the `rpc finished` line would
-            // repeat the span's own attributes.
-            let spans = tracing_subscriber::filter::filter_fn(|m| {
-                let limit = if m.is_span() {
-                    tracing::Level::INFO
-                } else {
-                    tracing::Level::WARN
-                };
-                m.target().starts_with(SCOPE) && *m.level() <= limit
-            });
-            layers.push(
-                tracing_opentelemetry::layer()
-                    .with_tracer(provider.tracer(SCOPE))
-                    .with_tracked_inactivity(false)
-                    .with_threads(false)
-                    .with_location(false)
-                    .with_filter(spans)
-                    .boxed(),
-            );
-            opentelemetry::global::set_tracer_provider(provider.clone());
-            let _ = EXPORTING.set(());
-            Some(provider)
+    let provider = otlp_endpoint
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(provider)
+        .transpose()?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Without spans to export, RUST_LOG filters everything (a global
+    // filter); with them, only the log (a per-layer filter), so that
+    // calls' spans reach the exporter whatever the log shows. Each layer
+    // is added as itself: a single per-layer-filtered layer, or one boxed
+    // or in a Vec, lost log lines (an event its filter refused, such as a
+    // driver's notice under `sqlx=warn`, left later events on its thread
+    // refused), and a `None` layer enabled every callsite.
+    macro_rules! install {
+        ($log:expr) => {
+            // A subscriber is already installed (tests start several servers).
+            let _ = match &provider {
+                None => tracing_subscriber::registry()
+                    .with(filter)
+                    .with($log)
+                    .try_init(),
+                Some(provider) => tracing_subscriber::registry()
+                    .with($log.with_filter(filter))
+                    .with(span_layer(provider.tracer(SCOPE)))
+                    .try_init(),
+            };
+        };
+    }
+    match format {
+        LogFormat::Text => {
+            install!(tracing_subscriber::fmt::layer().with_ansi(ansi));
         }
-        None => None,
-    };
-    // A subscriber is already installed (tests start several servers).
-    drop(tracing_subscriber::registry().with(layers).try_init());
+        // The call's span once, as `span` (not again under `spans`).
+        LogFormat::Json => {
+            install!(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .json()
+                    .with_span_list(false)
+            );
+        }
+    }
+    if let Some(provider) = &provider {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        let _ = EXPORTING.set(());
+    }
     Ok(Telemetry { provider })
+}
+
+/// The layer that turns this server's spans (calls, statements) into
+/// OpenTelemetry spans, whatever RUST_LOG lets the log show; of its events
+/// only warnings and errors become span events (the `rpc finished` line
+/// would repeat the span's own attributes).
+fn span_layer<S>(tracer: opentelemetry_sdk::trace::SdkTracer) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let own = tracing_subscriber::filter::filter_fn(|m| {
+        let limit = if m.is_span() {
+            tracing::Level::INFO
+        } else {
+            tracing::Level::WARN
+        };
+        m.target().starts_with(SCOPE) && *m.level() <= limit
+    });
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_filter(own)
 }
 
 fn provider(endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {

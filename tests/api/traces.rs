@@ -158,6 +158,26 @@ fn strings_of(span: &Span) -> Vec<String> {
     out
 }
 
+/// Waits (5 s at most: the test reads the server's output on a thread of
+/// its own) for a log line with every one of `words` and `trace_id=`.
+async fn logs_trace(server: &crate::process::Server, words: &[&str], trace: &str) {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let logged = server.log_lines(words);
+        if logged
+            .iter()
+            .any(|l| l.contains(&format!("trace_id={trace}")))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "no line with trace_id={trace}: {logged:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn traceparent(trace_id: &str, parent: &str, sampled: bool) -> String {
     format!(
         "00-{trace_id}-{parent}-{}",
@@ -300,13 +320,7 @@ pub async fn a_call_joins_its_callers_trace(db: TestDb) {
         }
     }
     // The log line names the trace.
-    let logged = server.log_lines(&["rpc finished", "CreateCompany"]);
-    assert!(
-        logged
-            .iter()
-            .any(|l| l.contains(&format!("trace_id={trace}"))),
-        "{logged:?}"
-    );
+    logs_trace(&server, &["rpc finished", "CreateCompany"], trace).await;
 
     // A caller's mistake: NOT_FOUND, its code on the span, not an error
     // status (the server did not fail).
@@ -450,13 +464,7 @@ pub async fn without_an_exporter_the_trace_id_still_travels(db: TestDb) {
             .and_then(|v| v.to_str().ok()),
         Some(trace)
     );
-    let logged = server.log_lines(&["rpc finished", "GetCompany", "NotFound"]);
-    assert!(
-        logged
-            .iter()
-            .any(|l| l.contains(&format!("trace_id={trace}"))),
-        "{logged:?}"
-    );
+    logs_trace(&server, &["rpc finished", "GetCompany", "NotFound"], trace).await;
     // Over HTTP too, on an error answer.
     let request = http::Request::get(format!("http://{}/v1/companies/nobody", server.addr))
         .header("traceparent", traceparent(trace, "00f067aa0ba902b7", true))
