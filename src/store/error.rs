@@ -236,6 +236,16 @@ pub(super) fn is_duplicate_database(err: &DbErr) -> bool {
     }
 }
 
+/// Whether `err` is PostgreSQL refusing a function a server in recovery
+/// cannot run (55000, object_not_in_prerequisite_state, which
+/// `pg_current_wal_lsn()` raises on a standby).
+pub(super) fn is_in_recovery(err: &DbErr) -> bool {
+    match driver_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => db.code().as_deref() == Some("55000"),
+        _ => false,
+    }
+}
+
 /// Whether the database cancelled the statement for its time limit
 /// (PostgreSQL 57014, query_canceled: only `statement_timeout` cancels
 /// this service's statements).
@@ -286,4 +296,36 @@ pub(super) fn is_lock_busy(err: &DbErr) -> bool {
 fn mysql_number(db: &dyn sea_orm::sqlx::error::DatabaseError) -> Option<u16> {
     db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
         .map(|e| e.number())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+    /// PostgreSQL's 55000 (what `pg_current_wal_lsn()` raises on a server
+    /// in recovery) is told apart; the same state's other face, a primary
+    /// asked to pause a recovery it is not in, gives it deterministically.
+    /// Runs when `PARTNERSHIP_TEST_POSTGRES_URL` is set.
+    #[tokio::test]
+    async fn recovery_state_errors_are_told_apart() {
+        let Ok(url) = std::env::var("PARTNERSHIP_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: PARTNERSHIP_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let db = Database::connect(url).await.expect("connect");
+        let err = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_wal_replay_pause()",
+            ))
+            .await
+            .expect_err("a primary is not in recovery");
+        assert!(super::is_in_recovery(&err), "{err:?}");
+        let other = db
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT 1/0"))
+            .await
+            .expect_err("division by zero");
+        assert!(!super::is_in_recovery(&other), "{other:?}");
+        let _ = db.close().await;
+    }
 }

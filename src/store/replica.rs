@@ -103,7 +103,18 @@ impl Store {
                     DbBackend::Postgres,
                     "SELECT pg_current_wal_lsn()::text",
                 ))
-                .await?;
+                .await
+                .map_err(|e| {
+                    // The primary's address leads to a server still in
+                    // recovery (a standby being promoted, as a balancer
+                    // switches during a failover): the database is not
+                    // ready for this read yet, and a retry will find it so.
+                    if super::error::is_in_recovery(&e) {
+                        StoreError::Unavailable(e)
+                    } else {
+                        e.into()
+                    }
+                })?;
             row.and_then(|r| r.try_get_by_index::<String>(0).ok())
         };
         let Some(position) = position else {
