@@ -195,6 +195,16 @@ fn with_trace<T>(message: T, traceparent: &str) -> tonic::Request<T> {
     request
 }
 
+/// A GetCompany of `name` sent with `traceparent` (and a trace state).
+fn get_traced(name: &str, traceparent: &str) -> tonic::Request<pb::GetCompanyRequest> {
+    with_trace(
+        pb::GetCompanyRequest {
+            name: name.to_owned(),
+        },
+        traceparent,
+    )
+}
+
 fn trace_id_header<T>(response: &tonic::Response<T>) -> String {
     response
         .metadata()
@@ -326,10 +336,8 @@ pub async fn a_call_joins_its_callers_trace(db: TestDb) {
     // status (the server did not fail).
     let trace2 = "0af7651916cd43dd8448eb211c80319c";
     let missing = companies
-        .get_company(with_trace(
-            pb::GetCompanyRequest {
-                name: "companies/nobody".into(),
-            },
+        .get_company(get_traced(
+            "companies/nobody",
             &traceparent(trace2, "b7ad6b7169203331", true),
         ))
         .await;
@@ -407,10 +415,8 @@ pub async fn a_call_joins_its_callers_trace(db: TestDb) {
     // nothing of it is exported.
     let unsampled = "aaaabbbbccccddddeeeeffff00001111";
     let answered = companies
-        .get_company(with_trace(
-            pb::GetCompanyRequest {
-                name: "companies/traced".into(),
-            },
+        .get_company(get_traced(
+            "companies/traced",
             &traceparent(unsampled, "2233445566778899", false),
         ))
         .await
@@ -419,10 +425,8 @@ pub async fn a_call_joins_its_callers_trace(db: TestDb) {
     // Later calls' spans arrive, and the unsampled one's never does.
     let later = "99998888777766665555444433332222";
     companies
-        .get_company(with_trace(
-            pb::GetCompanyRequest {
-                name: "companies/traced".into(),
-            },
+        .get_company(get_traced(
+            "companies/traced",
             &traceparent(later, "3344556677889900", true),
         ))
         .await
@@ -449,10 +453,8 @@ pub async fn without_an_exporter_the_trace_id_still_travels(db: TestDb) {
     let mut companies = CompanyServiceClient::new(channel);
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let status = companies
-        .get_company(with_trace(
-            pb::GetCompanyRequest {
-                name: "companies/nobody".into(),
-            },
+        .get_company(get_traced(
+            "companies/nobody",
             &traceparent(trace, "00f067aa0ba902b7", true),
         ))
         .await
