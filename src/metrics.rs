@@ -31,6 +31,7 @@ pub struct Metrics {
     settled: IntCounterVec,
     rollup: IntGaugeVec,
     replica_reads: IntCounterVec,
+    page_reads: IntCounterVec,
     tls_expiry: prometheus::GaugeVec,
     /// The methods this server has, by path (`/package.Service/Method`).
     methods: HashMap<String, CallLabels>,
@@ -163,6 +164,17 @@ impl Metrics {
             &["answered_by"],
         )?;
         registry.register(Box::new(replica_reads.clone()))?;
+        let page_reads = IntCounterVec::new(
+            Opts::new(
+                "partnership_page_reads_total",
+                "Pages of List calls and export batches: `reads`, those read from the database; `callers`, the calls they answered. Callers asking for the same page at the same moment share one read, so callers minus reads is the reads saved.",
+            ),
+            &["what"],
+        )?;
+        for what in ["reads", "callers"] {
+            page_reads.with_label_values(&[what]);
+        }
+        registry.register(Box::new(page_reads.clone()))?;
         registry.register(Box::new(rollup.clone()))?;
         let tls_expiry = prometheus::GaugeVec::new(
             Opts::new(
@@ -207,6 +219,7 @@ impl Metrics {
             settled,
             rollup,
             replica_reads,
+            page_reads,
             tls_expiry,
             methods,
         }))
@@ -283,6 +296,11 @@ impl Metrics {
                 let counter = self.replica_reads.with_label_values(&[by]);
                 counter.inc_by(n.saturating_sub(counter.get()));
             }
+        }
+        let pages = store.page_read_stats();
+        for (what, n) in [("reads", pages.reads), ("callers", pages.callers)] {
+            let counter = self.page_reads.with_label_values(&[what]);
+            counter.inc_by(n.saturating_sub(counter.get()));
         }
         for (outcome, n) in store.write_outcomes() {
             let counter = self.settled.with_label_values(&[outcome]);

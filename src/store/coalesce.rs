@@ -195,7 +195,7 @@ async fn run<T: Table>(runner: Runner<T>) {
             None => read.await,
         };
         if let Err(e) = &found
-            && shared(e).is_some()
+            && e.shared().is_some()
         {
             // The database was out of reach (or of time, or the server at
             // capacity) until now: the reads that queued meanwhile hear so
@@ -206,7 +206,7 @@ async fn run<T: Table>(runner: Runner<T>) {
         for waiter in batch {
             let answer = match &found {
                 Ok(rows) => Answer::Found(rows.get(&waiter.key.name(T::COLLECTION)).cloned()),
-                Err(e) => shared(e).map_or(Answer::ReadAlone, Answer::Failed),
+                Err(e) => e.shared().map_or(Answer::ReadAlone, Answer::Failed),
             };
             // A caller that went away no longer listens.
             let _ = waiter.answer.send(answer);
@@ -215,28 +215,6 @@ async fn run<T: Table>(runner: Runner<T>) {
 }
 
 type Rows<D> = HashMap<String, Stored<D>>;
-
-/// A shared statement's error as one reader's own, when reading alone
-/// would only meet it again; `None` for the rest (a row that does not
-/// decode, say), which each reader then meets alone, precisely.
-fn shared(e: &StoreError) -> Option<StoreError> {
-    let cause = |e: &sea_orm::DbErr| sea_orm::DbErr::Custom(e.to_string());
-    match e {
-        StoreError::Unavailable(e) => Some(StoreError::Unavailable(cause(e))),
-        StoreError::TimedOut(e) => Some(StoreError::TimedOut(cause(e))),
-        StoreError::Overloaded {
-            waiting,
-            connections,
-            retry_after,
-        } => Some(StoreError::Overloaded {
-            waiting: *waiting,
-            connections: *connections,
-            retry_after: *retry_after,
-        }),
-        StoreError::WaitTimedOut { waited } => Some(StoreError::WaitTimedOut { waited: *waited }),
-        _ => None,
-    }
-}
 
 /// The rows of `keys`, by resource name.
 async fn read_batch<T: Table>(

@@ -159,6 +159,30 @@ impl From<DbErr> for StoreError {
 }
 
 impl StoreError {
+    /// A shared statement's error as one reader's own, when reading alone
+    /// would only meet it again; `None` for the rest (a row that does not
+    /// decode, say), which each reader then meets alone, precisely.
+    pub(super) fn shared(&self) -> Option<StoreError> {
+        let cause = |e: &sea_orm::DbErr| sea_orm::DbErr::Custom(e.to_string());
+        match self {
+            StoreError::Unavailable(e) => Some(StoreError::Unavailable(cause(e))),
+            StoreError::TimedOut(e) => Some(StoreError::TimedOut(cause(e))),
+            StoreError::Overloaded {
+                waiting,
+                connections,
+                retry_after,
+            } => Some(StoreError::Overloaded {
+                waiting: *waiting,
+                connections: *connections,
+                retry_after: *retry_after,
+            }),
+            StoreError::WaitTimedOut { waited } => {
+                Some(StoreError::WaitTimedOut { waited: *waited })
+            }
+            _ => None,
+        }
+    }
+
     /// A stored value that does not parse.
     pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
         Self::Corrupt {

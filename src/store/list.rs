@@ -3,9 +3,11 @@
 //! connection is free), decoded, and the next page's cursor made.
 
 use sea_orm::sea_query::{Condition, Expr, IntoIden, NullOrdering, SelectStatement};
+use std::sync::Arc;
+
 use sea_orm::{
-    DatabaseExecutor, EntityTrait, Order as SqlOrder, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    DatabaseExecutor, DbBackend, EntityTrait, Order as SqlOrder, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select,
 };
 
 use super::compile::Compiler;
@@ -64,6 +66,20 @@ struct Statements<T: Table> {
 }
 
 impl<T: Table> Statements<T> {
+    /// What decides a page's answer: its SQL with its values, and what the
+    /// page token carries beside them. Two reads of one key at the same
+    /// moment answer the same.
+    fn key(&self, backend: DbBackend, page: &PageQuery) -> String {
+        let built = self.rows.build(backend);
+        format!(
+            "{}\u{1f}{:?}\u{1f}{}\u{1f}{:?}",
+            built.sql,
+            built.values,
+            page.want_total,
+            page.after.as_ref().and_then(|c| c.total_size),
+        )
+    }
+
     fn compile(compiler: &Compiler<T>, scope: Condition, page: &PageQuery) -> Self {
         let mut filter = scope;
         if !page.show_deleted {
@@ -144,6 +160,11 @@ impl<T: Table> Found<T> {
 }
 
 impl Store {
+    /// Pages read, and the calls they answered, since the start.
+    pub fn page_read_stats(&self) -> super::PageReadStats {
+        self.pages.stats()
+    }
+
     /// One page of a whole collection.
     pub async fn list<T: Table>(&self, page: &PageQuery) -> Result<Page<T::Data>, StoreError> {
         self.list_in::<T>(Condition::all(), page).await
@@ -157,6 +178,32 @@ impl Store {
         page: &PageQuery,
     ) -> Result<Page<T::Data>, StoreError> {
         let statements = Statements::compile(&Compiler::<T>::new(self.backend()), scope, page);
+        // Callers asking for the same page at once share one read of it.
+        let key = statements.key(self.backend(), page);
+        let work = Arc::new((statements, page.clone()));
+        let read = {
+            let (store, work) = (self.clone(), work.clone());
+            move || {
+                let (store, work) = (store.clone(), work.clone());
+                async move { store.list_alone::<T>(&work.0, &work.1).await }
+            }
+        };
+        match self
+            .pages
+            .read(std::any::TypeId::of::<T>(), key, read)
+            .await
+        {
+            Some(found) => found,
+            None => self.list_alone::<T>(&work.0, page).await,
+        }
+    }
+
+    /// One page, read by this call alone.
+    async fn list_alone<T: Table>(
+        &self,
+        statements: &Statements<T>,
+        page: &PageQuery,
+    ) -> Result<Page<T::Data>, StoreError> {
         // A counted first page takes a second connection for its count only
         // when one is free now, together with the first: a call never waits
         // for a connection while it holds one.
@@ -167,11 +214,13 @@ impl Store {
             pool.one().await?
         };
         self.read_in(&lease, async |reader| {
-            let (rows, counted) = self.page_rows(&statements, page, &lease, reader).await?;
+            let (rows, counted) = self.page_rows(statements, page, &lease, reader).await?;
             let found = Found::<T>::decode(rows, page)?;
             let total_size = match (page.known_total(found.records.len(), found.more()), counted) {
                 (Some(n), _) | (None, Some(n)) => n,
-                (None, None) => total_size(reader, &self.estimates, statements.matching).await?,
+                (None, None) => {
+                    total_size(reader, &self.estimates, statements.matching.clone()).await?
+                }
             };
             Ok(found.into_page(total_size))
         })

@@ -15,6 +15,7 @@ mod insight;
 pub mod journal;
 mod list;
 mod outcome;
+mod pages;
 mod participation;
 mod pool;
 mod program;
@@ -44,6 +45,7 @@ pub use feed::{AuditQuery, Batch, Entry, RecordState};
 pub use insight::Partner;
 pub use journal::{CallInfo, JournalStats, Watcher};
 pub use list::PageQuery;
+pub use pages::PageReadStats;
 pub use participation::Participations;
 pub use pool::{OVERLOADED_RETRY_AFTER, QueueConfig, QueueStats};
 pub use program::Programs;
@@ -200,6 +202,8 @@ pub struct Store {
     estimates: count::Estimates,
     /// Point reads arriving together, batched into one statement.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
+    /// Reads of the same page at once, shared.
+    pages: std::sync::Arc<pages::SharedPages>,
     /// What this process journals, and its watchers.
     journal: std::sync::Arc<journal::Journal>,
     /// How the writes whose commit failed were settled.
@@ -315,6 +319,7 @@ impl Store {
             write,
             estimates: count::Estimates::default(),
             coalescer: Default::default(),
+            pages: Default::default(),
             journal: Default::default(),
             settlements: Default::default(),
             rollup: Default::default(),

@@ -135,6 +135,7 @@ const TESTS: &[Test] = tests! {
         query::paging_under_concurrent_inserts_returns_each_record_once,
         query::insights_summarize_programs_and_list_partners,
         reads::reads_return_the_written_records_byte_for_byte,
+        reads::shared_pages_see_every_acknowledged_write,
         bulk::batch_get_returns_in_order_all_or_nothing,
         bulk::batch_create_is_atomic_and_names_the_request_at_fault,
         bulk::exports_stream_every_record_once_in_batches,

@@ -378,3 +378,71 @@ pub async fn reads_return_the_written_records_byte_for_byte(mut app: App) {
         .participations;
     assert_same("ListParticipations", &parts, &listed);
 }
+
+/// The newest five SMEs, newest first: the page the crowd below asks for.
+fn newest_smes() -> pb::ListSmesRequest {
+    pb::ListSmesRequest {
+        page_size: 5,
+        order_by: "create_time desc".into(),
+        ..Default::default()
+    }
+}
+
+/// Callers asking for the same page at the same moment share one read of
+/// it (`src/store/pages.rs`), and each still sees every write acknowledged
+/// before its call began: while a crowd keeps the newest-first page always
+/// being read, one caller creates an SME and then asks for that page, round
+/// after round, and finds the SME it just created on top. (A caller let
+/// into a read already under way, begun before its write landed, would
+/// miss it.) The metrics show the crowd's reads were shared.
+pub async fn shared_pages_see_every_acknowledged_write(mut app: App) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let crowd: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut smes, stop) = (app.smes.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut pages = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    smes.list_smes(newest_smes()).await.expect("crowd's list");
+                    pages += 1;
+                }
+                pages
+            })
+        })
+        .collect();
+    for round in 0..40 {
+        let created = crate::support::create_sme(&mut app, &format!("fresh-{round}")).await;
+        let page = app
+            .smes
+            .list_smes(newest_smes())
+            .await
+            .expect("list after create")
+            .into_inner();
+        assert_eq!(
+            page.smes.first().map(|s| s.name.as_str()),
+            Some(created.name.as_str()),
+            "round {round}: the page read after the create was acknowledged"
+        );
+        assert_eq!(page.total_size, round + 1, "round {round}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut pages = 0;
+    for member in crowd {
+        pages += member.await.expect("crowd member");
+    }
+    assert!(pages > 0);
+    let samples = crate::transport::scrape(&app).await;
+    let count = |what| {
+        samples
+            .find("partnership_page_reads_total", &[("what", what)])
+            .unwrap_or_else(|| panic!("partnership_page_reads_total{{what={what:?}}}"))
+    };
+    let (reads, callers) = (count("reads"), count("callers"));
+    assert!(
+        callers >= f64::from(pages) && reads < callers,
+        "{pages} crowd pages and 40 more: {reads} reads answered {callers} callers"
+    );
+}
