@@ -2,9 +2,9 @@
 //! taken, its rows read (with the count beside them when a second
 //! connection is free), decoded, and the next page's cursor made.
 
-use sea_orm::sea_query::{Condition, Expr, IntoIden, NullOrdering, SelectStatement};
 use std::sync::Arc;
 
+use sea_orm::sea_query::{Condition, Expr, IntoIden, NullOrdering, SelectStatement};
 use sea_orm::{
     DatabaseExecutor, DbBackend, EntityTrait, Order as SqlOrder, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Select,
