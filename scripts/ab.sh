@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two builds of the server, side by side on the benchmark database: GetSme
-# (one record) and ListSmes (the first page of 50) under h2load at 32
+# (one record) and ListSmes (the first page of 50), and with AB_CALLS=health
+# the transport's floor (Health/Check), under h2load at 32
 # connections, the builds alternating round by round, each call's rate with
 # the CPU the server and its PostgreSQL backends spent per call (from
 # /proc/PID/stat over the run). For a change to the read path: what it
@@ -8,7 +9,7 @@
 # rates noisy.
 #
 #   bash scripts/ab.sh /tmp/before/partnership target/release/partnership
-#   AB_ROUNDS=5 AB_SECONDS=10 AB_CALLS=get AB_LOG=info bash scripts/ab.sh A B   # AB_LOG: RUST_LOG (warn)
+#   AB_ROUNDS=5 AB_SECONDS=10 AB_CALLS=get,health AB_LOG=info bash scripts/ab.sh A B   # AB_LOG: RUST_LOG (warn)
 #
 # Needs the database `bash scripts/bench.sh` loads (partnership_bench,
 # PARTNERSHIP_BENCH_PG for another server), h2load and psql.
@@ -33,15 +34,18 @@ def frame(msg):
 name = f"smes/{sme}".encode()
 open(f"{work}/get", "wb").write(frame(b"\x0a" + bytes([len(name)]) + name))
 open(f"{work}/list", "wb").write(frame(b"\x08\x32"))
+open(f"{work}/health", "wb").write(frame(b""))
 PY
-declare -A method=([get]=GetSme [list]=ListSmes)
+declare -A method=([get]=GetSme [list]=ListSmes [health]=Check)
+declare -A path=([get]=partnership.v1.SmeService/GetSme [list]=partnership.v1.SmeService/ListSmes
+  [health]=grpc.health.v1.Health/Check)
 
 backends() { psql "$pg/postgres" -tAc "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()"; }
 ticks() { local sum=0 v; for p in "$@"; do v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); sum=$((sum + v)); done; echo "$sum"; }
 
 # run CALL: "rate server_us postgres_us" of one h2load run.
 run() {
-  local url="http://127.0.0.1:$port/partnership.v1.SmeService/${method[$1]}" args
+  local url="http://127.0.0.1:$port/${path[$1]}" args
   args=(-t 1 -m 1 -c 32 -d "$work/$1" -H 'content-type: application/grpc' -H 'te: trailers' -H 'grpc-timeout: 10S')
   h2load "${args[@]}" -D 1 "$url" >/dev/null # the pool opens its connections
   local pids s0 p0 out s1 p1 rate

@@ -3,6 +3,7 @@
 //! metrics count per call).
 
 mod access;
+mod browsers;
 mod calls;
 mod incoming;
 mod jobs;
@@ -142,15 +143,15 @@ pub async fn serve(
         limits.request_bytes.saturating_mul(JSON_BODY_FACTOR),
     )?);
     // What every call passes, outermost first: a request id, HTTP/JSON
-    // turned into gRPC, CORS and gRPC-Web for browsers, the span, log line
+    // turned into gRPC, CORS and gRPC-Web for browsers (only: see
+    // `browsers`), the span, log line
     // and metrics of the call (after which a JSON call that could not be
     // made into a request is answered), and the request size limit.
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(crate::rest::layer(transcoder))
-        .layer(cors_layer(&config.cors_origins))
-        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(browsers::layer(cors_layer(&config.cors_origins)))
         .layer(calls::layer(metrics.clone(), gate, config.call_timeout))
         .layer(crate::rest::RejectedLayer)
         .layer(limits::layer(limits.request_bytes))

@@ -169,6 +169,7 @@ const TESTS: &[Test] = tests! {
         access::calls_over_the_limit_are_shed_not_queued,
         access::large_headers_get_a_grpc_status,
         transport::grpc_web_over_http1_with_cors,
+        transport::grpc_web_over_http2_with_cors,
         journal::the_audit_trail_needs_its_own_scope_and_names_callers,
         traces::without_an_exporter_the_trace_id_still_travels,
     ]

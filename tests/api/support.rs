@@ -451,11 +451,24 @@ pub fn business_number(n: u32) -> String {
 pub async fn http1(
     request: http::Request<http_body_util::Full<bytes::Bytes>>,
 ) -> (http::StatusCode, http::HeaderMap, bytes::Bytes) {
+    http(request, false).await
+}
+
+/// `request` over HTTP/1.1, or over HTTP/2 with prior knowledge (as gRPC
+/// clients speak it): the status, headers (trailers merged in) and body.
+pub async fn http(
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    http2: bool,
+) -> (http::StatusCode, http::HeaderMap, bytes::Bytes) {
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(http2)
         .build_http();
-    let response = client.request(request).await.expect("HTTP/1.1 exchange");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("response body").to_bytes();
-    (parts.status, parts.headers, body)
+    let response = client.request(request).await.expect("HTTP exchange");
+    let (mut parts, body) = response.into_parts();
+    let collected = body.collect().await.expect("response body");
+    if let Some(trailers) = collected.trailers() {
+        parts.headers.extend(trailers.clone());
+    }
+    (parts.status, parts.headers, collected.to_bytes())
 }

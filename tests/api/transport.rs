@@ -7,7 +7,7 @@ use prost::Message;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::support::{App, TestDb, create_company, http1};
+use crate::support::{App, TestDb, create_company, http, http1};
 
 /// The samples of a `/metrics` scrape.
 pub struct Samples(Vec<prometheus_parse::Sample>);
@@ -379,6 +379,16 @@ fn grpc_web_frame(message: &impl Message) -> Vec<u8> {
 }
 
 pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
+    grpc_web_with_cors(db, false).await;
+}
+
+/// The same over HTTP/2, where a browser's call passes CORS and gRPC-Web
+/// although gRPC's own calls, on the same connection kind, skip both.
+pub async fn grpc_web_over_http2_with_cors(db: TestDb) {
+    grpc_web_with_cors(db, true).await;
+}
+
+async fn grpc_web_with_cors(db: TestDb, http2: bool) {
     let origin = "https://dashboard.example.go.kr";
     let mut app = App::spawn_with(
         &db,
@@ -409,7 +419,7 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
     };
 
     // Preflight from the allowed origin; a browser may send a bearer token.
-    let (status, headers, _) = http1(preflight(origin)).await;
+    let (status, headers, _) = http(preflight(origin), http2).await;
     assert!(status.is_success(), "preflight status {status}");
     assert_eq!(allowed(&headers).as_deref(), Some(origin));
     let allowed_headers = headers
@@ -432,7 +442,7 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
         .header("x-grpc-web", "1")
         .body(body.into())
         .expect("request");
-    let (status, headers, body) = http1(request).await;
+    let (status, headers, body) = http(request, http2).await;
     assert_eq!(status, 200);
     assert!(
         headers
@@ -452,8 +462,40 @@ pub async fn grpc_web_over_http1_with_cors(db: TestDb) {
     assert!(trailer_text.contains("grpc-status:0"), "{trailer_text}");
 
     // An origin not on the list gets no CORS grant.
-    let (_, headers, _) = http1(preflight("https://evil.example")).await;
+    let (_, headers, _) = http(preflight("https://evil.example"), http2).await;
     assert_eq!(allowed(&headers), None);
+
+    if http2 {
+        // A gRPC call (no origin, not gRPC-Web) is answered without the
+        // browser layers: no CORS headers, but its request and trace ids.
+        // gRPC frames its messages as gRPC-Web does.
+        let body = grpc_web_frame(&pb::GetCompanyRequest {
+            name: "companies/acme".into(),
+        });
+        let request = http::Request::post(&url)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(body.into())
+            .expect("request");
+        let (status, headers, body) = http(request, true).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            headers.get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"0"[..]),
+            "{headers:?}"
+        );
+        assert_eq!(
+            headers.get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/grpc"[..])
+        );
+        assert!(headers.get("vary").is_none(), "{headers:?}");
+        assert_eq!(allowed(&headers), None);
+        assert!(headers.contains_key("x-request-id"), "{headers:?}");
+        assert!(headers.contains_key("x-trace-id"), "{headers:?}");
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        let company = pb::Company::decode(&body[5..5 + len]).expect("a Company");
+        assert_eq!(company.name, "companies/acme");
+    }
     app.stop().await;
 }
 
