@@ -68,14 +68,13 @@ where
         // The inner service was made ready; the call takes it and leaves a
         // clone in its place (tower's convention for a cloned service).
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         if from_browser(&req) {
             let mut browser = self.cors.layer(tonic_web::GrpcWebLayer::new().layer(inner));
             ResponseFuture::Browser {
                 future: browser.call(req),
             }
         } else {
-            let mut inner = inner;
             ResponseFuture::Direct {
                 future: inner.call(req),
             }
