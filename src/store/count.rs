@@ -92,10 +92,9 @@ async fn planned_rows(
 /// The first `limit` rows of `rows` in `order`, and how many rows `rows`
 /// yields, from one statement: the matches (at most [`ONE_PASS_LIMIT`] + 1
 /// of them) are counted by a window over them while they are sorted.
-/// `None`, and the caller reads the page in order instead, on backends
-/// other than PostgreSQL, when the planner expects more than
-/// [`TRUST_ESTIMATE_ABOVE`] rows, or when there are more than
-/// [`ONE_PASS_LIMIT`].
+/// Not tried on backends other than PostgreSQL or when the planner expects
+/// more than [`TRUST_ESTIMATE_ABOVE`] rows; [`OnePass::TooMany`] when
+/// there are more than [`ONE_PASS_LIMIT`].
 ///
 /// For a search the planner expects few matches for, PostgreSQL fetches
 /// every match from the trigram index to sort them anyway; counting them
@@ -109,17 +108,43 @@ pub(super) async fn first_page_in_one_pass(
     table: DynIden,
     order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
     limit: u64,
-) -> Result<Option<(Vec<sea_orm::QueryResult>, u64)>, StoreError> {
-    if db.get_database_backend() != DbBackend::Postgres
-        || planned_rows(db, estimates, &rows).await? > TRUST_ESTIMATE_ABOVE
-    {
-        return Ok(None);
+) -> Result<OnePass, StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(OnePass::NotTried);
     }
+    let estimate = planned_rows(db, estimates, &rows).await?;
+    if estimate > TRUST_ESTIMATE_ABOVE {
+        return Ok(OnePass::NotTried);
+    }
+    let relation = table.to_string();
     let mut capped = rows;
-    capped.limit(ONE_PASS_LIMIT + 1);
+    capped
+        .expr_as(
+            Expr::cust("(ctid::text::point)[0]"),
+            Alias::new(ONE_PASS_BLOCK),
+        )
+        .limit(ONE_PASS_LIMIT + 1);
     let mut page = Query::select();
     page.column(Asterisk)
         .expr_as(Expr::cust("COUNT(*) OVER ()"), Alias::new(ONE_PASS_TOTAL))
+        .expr_as(
+            Expr::cust(format!("MAX({ONE_PASS_BLOCK}) OVER ()")),
+            Alias::new(ONE_PASS_LAST_BLOCK),
+        )
+        // The table's size now, and its rows as of its last analysis (our
+        // own table's name, no caller's text).
+        .expr_as(
+            Expr::cust(format!(
+                "(SELECT pg_relation_size('{relation}') / current_setting('block_size')::int)::float8"
+            )),
+            Alias::new(ONE_PASS_PAGES),
+        )
+        .expr_as(
+            Expr::cust(format!(
+                "(SELECT reltuples FROM pg_class WHERE oid = '{relation}'::regclass)::float8"
+            )),
+            Alias::new(ONE_PASS_TUPLES),
+        )
         // Named as the table, so the order's unqualified columns resolve.
         .from_subquery(capped, table)
         .limit(limit);
@@ -130,11 +155,69 @@ pub(super) async fn first_page_in_one_pass(
         };
     }
     let found = db.query_all(&page).await?;
-    let total = match found.first() {
-        Some(row) => u64::try_from(row.try_get::<i64>("", ONE_PASS_TOTAL)?).unwrap_or(0),
-        None => 0,
+    let Some(first) = found.first() else {
+        return Ok(OnePass::Page(found, 0));
     };
-    Ok((total <= ONE_PASS_LIMIT).then_some((found, total)))
+    let total = u64::try_from(first.try_get::<i64>("", ONE_PASS_TOTAL)?).unwrap_or(0);
+    if total <= ONE_PASS_LIMIT {
+        return Ok(OnePass::Page(found, total));
+    }
+    let last_block = first.try_get::<Option<f64>>("", ONE_PASS_LAST_BLOCK)?;
+    let pages = first.try_get::<Option<f64>>("", ONE_PASS_PAGES)?;
+    let tuples = first.try_get::<Option<f64>>("", ONE_PASS_TUPLES)?;
+    Ok(too_many(total, estimate, last_block, pages, tuples))
+}
+
+/// Rows tested per match fetched, about, in the time the two take: a walk
+/// in an index's order tests a row for 0.7 µs; the trigram index's match
+/// costs about 5 µs to fetch from a heap page out of the cache (both
+/// measured on the 10M benchmark database).
+const WALKED_ROWS_PER_FETCH: f64 = 7.0;
+
+/// What to do about a search with more than [`ONE_PASS_LIMIT`] matches,
+/// `seen` of them read in the table's physical order (a bitmap scan) up to
+/// block `last_block` of `pages`. Matches spread evenly over the table
+/// number about `seen / fraction read`; a page walked in the order's index
+/// tests `page size / share of rows that match` rows, and fetching every
+/// match costs each one's heap page. The walk is chosen when it tests fewer
+/// rows than [`WALKED_ROWS_PER_FETCH`] times the matches: a search matching
+/// 16,000 of 10,000,000 SMEs walks about 32,000 rows instead of fetching
+/// 16,000 heap pages; one matching 5,000 is fetched and sorted.
+fn too_many(
+    seen: u64,
+    estimate: u64,
+    last_block: Option<f64>,
+    pages: Option<f64>,
+    tuples: Option<f64>,
+) -> OnePass {
+    let (Some(last_block), Some(pages), Some(tuples)) = (last_block, pages, tuples) else {
+        return OnePass::TooMany {
+            about: Ord::max(estimate, seen),
+            walk: true,
+        };
+    };
+    let read = ((last_block + 1.0) / pages.max(1.0)).clamp(f64::MIN_POSITIVE, 1.0);
+    let matches = seen as f64 / read;
+    let walked = FIRST_PAGE_ROWS * tuples.max(matches) / matches;
+    OnePass::TooMany {
+        about: matches as u64,
+        walk: walked < WALKED_ROWS_PER_FETCH * matches,
+    }
+}
+
+/// The rows of a first page the walk's cost is reckoned for.
+const FIRST_PAGE_ROWS: f64 = 51.0;
+
+/// What [`first_page_in_one_pass`] found.
+pub(super) enum OnePass {
+    /// The page's rows, and how many rows match in all.
+    Page(Vec<sea_orm::QueryResult>, u64),
+    /// More than [`ONE_PASS_LIMIT`] rows match, `about` this many in all:
+    /// read the page by walking its order (`walk`), or by fetching and
+    /// sorting every match.
+    TooMany { about: u64, walk: bool },
+    /// Not tried: not PostgreSQL, or many matches expected.
+    NotTried,
 }
 
 /// The alias a count is read from.
@@ -142,6 +225,12 @@ pub(super) const COUNTED: &str = "n";
 
 /// The column [`first_page_in_one_pass`] counts the matches in.
 const ONE_PASS_TOTAL: &str = "partnership_matching_total";
+/// The heap block of each match [`first_page_in_one_pass`] reads, the last
+/// of them, the table's blocks and its rows.
+const ONE_PASS_BLOCK: &str = "partnership_block";
+const ONE_PASS_LAST_BLOCK: &str = "partnership_last_block";
+const ONE_PASS_PAGES: &str = "partnership_pages";
+const ONE_PASS_TUPLES: &str = "partnership_tuples";
 
 async fn count(
     db: &impl ConnectionTrait,
@@ -198,5 +287,41 @@ async fn estimate(db: &impl ConnectionTrait, rows: &SelectStatement) -> Result<u
                 .unwrap_or(0);
             Ok(rows)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walks(seen: u64, last_block: f64, pages: f64, tuples: f64) -> (u64, bool) {
+        match too_many(seen, 0, Some(last_block), Some(pages), Some(tuples)) {
+            OnePass::TooMany { about, walk } => (about, walk),
+            _ => panic!("too many"),
+        }
+    }
+
+    /// Many matches spread thin are walked; a few more than one pass reads
+    /// at national size are fetched and sorted; without the table's sizes,
+    /// walked.
+    #[test]
+    fn walks_where_testing_rows_costs_less_than_fetching_matches() {
+        // 4,001 of about 16,000 matches in the first quarter of 10M rows.
+        let (about, walk) = walks(4_001, 99_999.0, 400_000.0, 1e7);
+        assert!((15_900..16_100).contains(&about), "{about}");
+        assert!(walk);
+        // 4,001 of about 5,000 in the first 80%.
+        let (about, walk) = walks(4_001, 319_999.0, 400_000.0, 1e7);
+        assert!((4_900..5_100).contains(&about), "{about}");
+        assert!(!walk);
+        // At 1M rows, more than 4,000 matches are always walked.
+        assert!(walks(4_001, 39_999.0, 40_000.0, 1e6).1);
+        assert!(matches!(
+            too_many(4_001, 9_000, None, Some(1.0), Some(1.0)),
+            OnePass::TooMany {
+                about: 9_000,
+                walk: true
+            }
+        ));
     }
 }

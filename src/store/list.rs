@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::compile::Compiler;
-use super::count::{first_page_in_one_pass, total_size};
+use super::count::{OnePass, first_page_in_one_pass, total_size};
 use super::entity::row;
 use super::pool::Lease;
 use super::table::{Model, RecordKey, Table, decode, live, order_values};
@@ -56,13 +56,20 @@ impl PageQuery {
     }
 }
 
+/// An ORDER BY: each expression, its direction and where NULLs go.
+type OrderBy = Vec<(Expr, SqlOrder, Option<NullOrdering>)>;
+
 /// The statements of one page.
 struct Statements<T: Table> {
     /// The page's rows, in order, after the cursor, one more than the page.
     rows: Select<T::Entity>,
     /// Every matching row, unordered and unlimited: what is counted.
     matching: SelectStatement,
-    order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
+    order: OrderBy,
+    /// The page's rows read by walking the order's index, testing each row
+    /// against the search (a search's counted first page on PostgreSQL):
+    /// for a search found to match too many rows to fetch and sort them.
+    walked: Option<Select<T::Entity>>,
 }
 
 impl<T: Table> Statements<T> {
@@ -80,7 +87,26 @@ impl<T: Table> Statements<T> {
         )
     }
 
-    fn compile(compiler: &Compiler<T>, scope: Condition, page: &PageQuery) -> Self {
+    fn compile(backend: DbBackend, scope: Condition, page: &PageQuery) -> Self {
+        let walked =
+            (backend == DbBackend::Postgres && page.search.is_some() && page.counts_first_page())
+                .then(|| Self::rows(&Compiler::walking(backend), scope.clone(), page).0);
+        let compiler = Compiler::new(backend);
+        let (rows, matching, order) = Self::rows(&compiler, scope, page);
+        Self {
+            rows,
+            matching,
+            order,
+            walked,
+        }
+    }
+
+    /// The page's rows, every matching row, and the order.
+    fn rows(
+        compiler: &Compiler<T>,
+        scope: Condition,
+        page: &PageQuery,
+    ) -> (Select<T::Entity>, SelectStatement, OrderBy) {
         let mut filter = scope;
         if !page.show_deleted {
             filter = filter.add(live::<T::Entity>());
@@ -103,11 +129,7 @@ impl<T: Table> Statements<T> {
                 None => rows.order_by(expr, dir),
             };
         }
-        Self {
-            rows: rows.limit(page.size + 1),
-            matching,
-            order,
-        }
+        (rows.limit(page.size + 1), matching, order)
     }
 }
 
@@ -177,7 +199,7 @@ impl Store {
         scope: Condition,
         page: &PageQuery,
     ) -> Result<Page<T::Data>, StoreError> {
-        let statements = Statements::compile(&Compiler::<T>::new(self.backend()), scope, page);
+        let statements = Statements::<T>::compile(self.backend(), scope, page);
         // Callers asking for the same page at once share one read of it.
         let key = statements.key(self.backend(), page);
         let work = Arc::new((statements, page.clone()));
@@ -249,9 +271,24 @@ impl Store {
                 page.size + 1,
             )
             .await?;
-            if let Some((found, total)) = one_pass {
-                let models = row::decode_all::<Model<T>>(&found)?;
-                return Ok((models, Some(total)));
+            match one_pass {
+                OnePass::Page(found, total) => {
+                    let models = row::decode_all::<Model<T>>(&found)?;
+                    return Ok((models, Some(total)));
+                }
+                // More matches than one pass reads: the page is read by
+                // walking its order when that tests fewer rows than
+                // fetching every match would cost (the planner, thinking
+                // them few, would fetch them all), and the count is known
+                // well enough already.
+                OnePass::TooMany { about, walk } => {
+                    let rows = match (&statements.walked, walk) {
+                        (Some(walked), true) => walked.clone(),
+                        _ => statements.rows.clone(),
+                    };
+                    return Ok((row::all(reader, rows).await?, Some(about)));
+                }
+                OnePass::NotTried => {}
             }
         }
         let rows = statements.rows.clone();

@@ -670,7 +670,8 @@ pub async fn search_matches_names_and_business_numbers(mut app: App) {
 /// Searches matching more than a page: 1,234 SMEs whose names hold
 /// "Gadget" among 4,100 named "Widget …". The first page of a search that
 /// matches up to 4,000 records is sorted and counted in one statement on
-/// PostgreSQL, and one that matches more is read in order; either way the
+/// PostgreSQL, and one that matches more is read by walking the order's
+/// index (the planner may not fetch and sort every match); either way the
 /// pages hold every match once in the requested order, and `total_size` is
 /// exact where the count is (SQLite always, PostgreSQL up to 4,000).
 pub async fn searches_page_and_count_many_matches(mut app: App) {
@@ -719,6 +720,9 @@ pub async fn searches_page_and_count_many_matches(mut app: App) {
                 let total = usize::try_from(page.total_size).expect("total");
                 if exact(matching) {
                     assert_eq!(total, matching, "total_size of {search}");
+                } else if url.starts_with("postgres") {
+                    // More than 4,000 seen before the page was walked.
+                    assert!(total > 4_000, "total_size of {search}: {total}");
                 } else {
                     assert!(total > 1_000, "total_size of {search}: {total}");
                 }

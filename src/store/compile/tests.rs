@@ -196,3 +196,20 @@ fn every_field_has_a_column_or_a_traversal() {
     check::<Programs>();
     check::<crate::store::Participations>();
 }
+
+/// A search read by walking an order's index tests each row with the same
+/// match, written so that no trigram index serves it: the planner can only
+/// walk, never fetch and sort every match.
+#[test]
+fn walked_searches_match_without_an_index() {
+    let search = parse_search("123-45")
+        .expect("valid search")
+        .expect("a search");
+    assert_eq!(
+        select::<Smes>(
+            DbBackend::Postgres,
+            Compiler::<Smes>::walking(DbBackend::Postgres).search(&search)
+        ),
+        "SELECT * FROM smes WHERE (search_name || ('')) LIKE LOWER('%123-45%') OR ((replace(business_number, '-', '') || '') LIKE '%12345%' AND business_number IS NOT NULL)"
+    );
+}
