@@ -66,10 +66,8 @@ struct Statements<T: Table> {
     /// Every matching row, unordered and unlimited: what is counted.
     matching: SelectStatement,
     order: OrderBy,
-    /// The page's rows read by walking the order's index, testing each row
-    /// against the search (a search's counted first page on PostgreSQL):
-    /// for a search found to match too many rows to fetch and sort them.
-    walked: Option<Select<T::Entity>>,
+    /// What the rows are compiled from, for [`Statements::walked`].
+    scope: Condition,
 }
 
 impl<T: Table> Statements<T> {
@@ -88,17 +86,20 @@ impl<T: Table> Statements<T> {
     }
 
     fn compile(backend: DbBackend, scope: Condition, page: &PageQuery) -> Self {
-        let walked =
-            (backend == DbBackend::Postgres && page.search.is_some() && page.counts_first_page())
-                .then(|| Self::rows(&Compiler::walking(backend), scope.clone(), page).0);
-        let compiler = Compiler::new(backend);
-        let (rows, matching, order) = Self::rows(&compiler, scope, page);
+        let (rows, matching, order) = Self::rows(&Compiler::new(backend), scope.clone(), page);
         Self {
             rows,
             matching,
             order,
-            walked,
+            scope,
         }
+    }
+
+    /// The page's rows read by walking the order's index, testing each row
+    /// against the search: for a search found to match too many rows to
+    /// fetch and sort them (PostgreSQL).
+    fn walked(&self, backend: DbBackend, page: &PageQuery) -> Select<T::Entity> {
+        Self::rows(&Compiler::walking(backend), self.scope.clone(), page).0
     }
 
     /// The page's rows, every matching row, and the order.
@@ -282,9 +283,10 @@ impl Store {
                 // them few, would fetch them all), and the count is known
                 // well enough already.
                 OnePass::TooMany { about, walk } => {
-                    let rows = match (&statements.walked, walk) {
-                        (Some(walked), true) => walked.clone(),
-                        _ => statements.rows.clone(),
+                    let rows = if walk {
+                        statements.walked(self.backend(), page)
+                    } else {
+                        statements.rows.clone()
                     };
                     return Ok((row::all(reader, rows).await?, Some(about)));
                 }
