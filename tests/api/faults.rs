@@ -358,7 +358,10 @@ pub async fn database_outage_with_default_flags() {
     );
 
     // No caller waited out its deadline: every call that failed said
-    // UNAVAILABLE, in well under the 2 s it allowed.
+    // UNAVAILABLE, in well under the 2 s it allowed: within about one
+    // connection attempt (1 s), also when its read was queued behind
+    // another's attempt (it hears that one's failure; it waited 1.85 s for
+    // an attempt of its own after it, before).
     for task in load {
         for (at, code, took) in task.await.expect("caller") {
             assert!(
@@ -366,7 +369,7 @@ pub async fn database_outage_with_default_flags() {
                 "{code:?} at {:?} after the database went down",
                 at.checked_duration_since(down)
             );
-            assert!(took < Duration::from_millis(1800), "{code:?} took {took:?}");
+            assert!(took < Duration::from_millis(1500), "{code:?} took {took:?}");
         }
     }
     assert_eq!(
