@@ -12,6 +12,7 @@ mod m20261126_000005_bound_trigram_pending_lists;
 mod m20261126_000006_add_search_names;
 mod m20261130_000007_create_journal;
 mod m20261201_000008_add_journal_write_id;
+mod m20261201_000009_cover_search_walks;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_add_search_names::Migration),
             Box::new(m20261130_000007_create_journal::Migration),
             Box::new(m20261201_000008_add_journal_write_id::Migration),
+            Box::new(m20261201_000009_cover_search_walks::Migration),
         ]
     }
 }

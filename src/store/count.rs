@@ -18,6 +18,8 @@ const TRUST_ESTIMATE_ABOVE: u64 = 10 * EXACT_COUNT_LIMIT;
 /// in one pass, counting them as it sorts them (see
 /// [`first_page_in_one_pass`]); with more it is read in order instead.
 const ONE_PASS_LIMIT: u64 = 4 * EXACT_COUNT_LIMIT;
+/// The first of those passes reads at most this many (and one more).
+const PROBE_LIMIT: u64 = 256;
 
 /// How long a planner estimate is reused for the same query.
 const ESTIMATE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -101,6 +103,14 @@ async fn planned_rows(
 /// in a second statement fetched the same heap pages again (a 3-character
 /// string matching 1,600 SMEs: 6 ms for the page, 9 ms more for the
 /// count).
+///
+/// A first, smaller pass reads at most [`PROBE_LIMIT`] + 1 matches: all of
+/// them for a rare string; for a common one, enough to tell from how much
+/// of the table they came how many match in all. The full pass runs only
+/// when that is about [`ONE_PASS_LIMIT`] or fewer (its heap pages then
+/// partly read already): a string matching 16,000 of 10,000,000 SMEs no
+/// longer fetches 4,001 of them (80–120 ms) to learn that it matches too
+/// many to sort.
 pub(super) async fn first_page_in_one_pass(
     db: &impl ConnectionTrait,
     estimates: &Estimates,
@@ -116,6 +126,45 @@ pub(super) async fn first_page_in_one_pass(
     if estimate > TRUST_ESTIMATE_ABOVE {
         return Ok(OnePass::NotTried);
     }
+    let pass = |cap| one_pass(db, rows.clone(), table.clone(), order.clone(), limit, cap);
+    let sample = match pass(PROBE_LIMIT).await? {
+        Pass::All(found, total) => return Ok(OnePass::Page(found, total)),
+        Pass::More(sample) => sample,
+    };
+    if sample
+        .matches()
+        .is_none_or(|about| about <= FULL_PASS_UP_TO)
+    {
+        match pass(ONE_PASS_LIMIT).await? {
+            Pass::All(found, total) => return Ok(OnePass::Page(found, total)),
+            Pass::More(larger) => return Ok(too_many(&larger, estimate)),
+        }
+    }
+    Ok(too_many(&sample, estimate))
+}
+
+/// The full pass runs when the probe puts the matches at most this many:
+/// a quarter above [`ONE_PASS_LIMIT`], the probe's estimate being a sample.
+const FULL_PASS_UP_TO: f64 = 1.25 * ONE_PASS_LIMIT as f64;
+
+/// What one capped pass over the matches read.
+enum Pass {
+    /// Every match: the page's rows, and how many match.
+    All(Vec<sea_orm::QueryResult>, u64),
+    /// More than the cap.
+    More(Sample),
+}
+
+/// One pass over at most `cap` + 1 of the matches, sorted and counted: the
+/// first `limit` of them in `order`, with where in the table they lie.
+async fn one_pass(
+    db: &impl ConnectionTrait,
+    rows: SelectStatement,
+    table: DynIden,
+    order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
+    limit: u64,
+    cap: u64,
+) -> Result<Pass, StoreError> {
     let relation = table.to_string();
     let mut capped = rows;
     capped
@@ -123,7 +172,7 @@ pub(super) async fn first_page_in_one_pass(
             Expr::cust("(ctid::text::point)[0]"),
             Alias::new(ONE_PASS_BLOCK),
         )
-        .limit(ONE_PASS_LIMIT + 1);
+        .limit(cap + 1);
     let mut page = Query::select();
     page.column(Asterisk)
         .expr_as(Expr::cust("COUNT(*) OVER ()"), Alias::new(ONE_PASS_TOTAL))
@@ -156,16 +205,38 @@ pub(super) async fn first_page_in_one_pass(
     }
     let found = db.query_all(&page).await?;
     let Some(first) = found.first() else {
-        return Ok(OnePass::Page(found, 0));
+        return Ok(Pass::All(found, 0));
     };
     let total = u64::try_from(first.try_get::<i64>("", ONE_PASS_TOTAL)?).unwrap_or(0);
-    if total <= ONE_PASS_LIMIT {
-        return Ok(OnePass::Page(found, total));
+    if total <= cap {
+        return Ok(Pass::All(found, total));
     }
-    let last_block = first.try_get::<Option<f64>>("", ONE_PASS_LAST_BLOCK)?;
-    let pages = first.try_get::<Option<f64>>("", ONE_PASS_PAGES)?;
-    let tuples = first.try_get::<Option<f64>>("", ONE_PASS_TUPLES)?;
-    Ok(too_many(total, estimate, last_block, pages, tuples))
+    Ok(Pass::More(Sample {
+        seen: total,
+        last_block: first.try_get::<Option<f64>>("", ONE_PASS_LAST_BLOCK)?,
+        pages: first.try_get::<Option<f64>>("", ONE_PASS_PAGES)?,
+        tuples: first.try_get::<Option<f64>>("", ONE_PASS_TUPLES)?,
+    }))
+}
+
+/// Matches read in the table's physical order (a bitmap scan): `seen` of
+/// them, up to block `last_block` of `pages`, in a table of about `tuples`
+/// rows.
+struct Sample {
+    seen: u64,
+    last_block: Option<f64>,
+    pages: Option<f64>,
+    tuples: Option<f64>,
+}
+
+impl Sample {
+    /// How many rows match in all, about: matches spread evenly over the
+    /// table number `seen / fraction read`. None without the table's size.
+    fn matches(&self) -> Option<f64> {
+        let (last_block, pages) = (self.last_block?, self.pages?);
+        let read = ((last_block + 1.0) / pages.max(1.0)).clamp(f64::MIN_POSITIVE, 1.0);
+        Some(self.seen as f64 / read)
+    }
 }
 
 /// Rows tested per match fetched, about, in the time the two take: on the
@@ -175,30 +246,22 @@ pub(super) async fn first_page_in_one_pass(
 /// 1M on a quiet machine, 0.7 µs a row against about 5 µs a match).
 const WALKED_ROWS_PER_FETCH: f64 = 7.0;
 
-/// What to do about a search with more than [`ONE_PASS_LIMIT`] matches,
-/// `seen` of them read in the table's physical order (a bitmap scan) up to
-/// block `last_block` of `pages`. Matches spread evenly over the table
-/// number about `seen / fraction read`; a page walked in the order's index
-/// tests `page size / share of rows that match` rows, and fetching every
-/// match costs each one's heap page. The walk is chosen when it tests fewer
-/// rows than [`WALKED_ROWS_PER_FETCH`] times the matches: a search matching
-/// 16,000 of 10,000,000 SMEs walks about 32,000 rows instead of fetching
-/// 16,000 heap pages; one matching 5,000 is fetched and sorted.
-fn too_many(
-    seen: u64,
-    estimate: u64,
-    last_block: Option<f64>,
-    pages: Option<f64>,
-    tuples: Option<f64>,
-) -> OnePass {
-    let (Some(last_block), Some(pages), Some(tuples)) = (last_block, pages, tuples) else {
+/// What to do about a search with more matches than a pass read, `sample`
+/// being what it read. A page walked in the order's index tests `page
+/// size / share of rows that match` rows, and fetching every match costs
+/// each one's heap page. The walk is chosen when it tests fewer rows than
+/// [`WALKED_ROWS_PER_FETCH`] times the matches: a search matching 16,000 of
+/// 10,000,000 SMEs walks about 32,000 rows instead of fetching 16,000 heap
+/// pages; one matching 5,000 is fetched and sorted. Without the table's
+/// sizes, the planner's `estimate` stands for the total and the page is
+/// walked.
+fn too_many(sample: &Sample, estimate: u64) -> OnePass {
+    let (Some(matches), Some(tuples)) = (sample.matches(), sample.tuples) else {
         return OnePass::TooMany {
-            about: Ord::max(estimate, seen),
+            about: Ord::max(estimate, sample.seen),
             walk: true,
         };
     };
-    let read = ((last_block + 1.0) / pages.max(1.0)).clamp(f64::MIN_POSITIVE, 1.0);
-    let matches = seen as f64 / read;
     let walked = FIRST_PAGE_ROWS * tuples.max(matches) / matches;
     OnePass::TooMany {
         about: matches as u64,
@@ -295,8 +358,17 @@ async fn estimate(db: &impl ConnectionTrait, rows: &SelectStatement) -> Result<u
 mod tests {
     use super::*;
 
+    fn sample(seen: u64, last_block: f64, pages: f64, tuples: f64) -> Sample {
+        Sample {
+            seen,
+            last_block: Some(last_block),
+            pages: Some(pages),
+            tuples: Some(tuples),
+        }
+    }
+
     fn walks(seen: u64, last_block: f64, pages: f64, tuples: f64) -> (u64, bool) {
-        match too_many(seen, 0, Some(last_block), Some(pages), Some(tuples)) {
+        match too_many(&sample(seen, last_block, pages, tuples), 0) {
             OnePass::TooMany { about, walk } => (about, walk),
             _ => panic!("too many"),
         }
@@ -311,18 +383,42 @@ mod tests {
         let (about, walk) = walks(4_001, 99_999.0, 400_000.0, 1e7);
         assert!((15_900..16_100).contains(&about), "{about}");
         assert!(walk);
+        // The probe's 257 of them, in the first 1/62 of the table.
+        let (about, walk) = walks(257, 6_399.0, 400_000.0, 1e7);
+        assert!((15_900..16_200).contains(&about), "{about}");
+        assert!(walk);
         // 4,001 of about 5,000 in the first 80%.
         let (about, walk) = walks(4_001, 319_999.0, 400_000.0, 1e7);
         assert!((4_900..5_100).contains(&about), "{about}");
         assert!(!walk);
         // At 1M rows, more than 4,000 matches are always walked.
         assert!(walks(4_001, 39_999.0, 40_000.0, 1e6).1);
+        let no_size = Sample {
+            seen: 4_001,
+            last_block: None,
+            pages: Some(1.0),
+            tuples: Some(1.0),
+        };
+        assert!(no_size.matches().is_none());
         assert!(matches!(
-            too_many(4_001, 9_000, None, Some(1.0), Some(1.0)),
+            too_many(&no_size, 9_000),
             OnePass::TooMany {
                 about: 9_000,
                 walk: true
             }
         ));
+    }
+
+    /// The full pass runs when the probe's sample puts the matches near
+    /// the one pass's limit or below, not for a string matching thousands
+    /// more.
+    #[test]
+    fn the_probe_decides_whether_a_full_pass_runs() {
+        // 257 matches in the first tenth of the table: about 2,570.
+        let few = sample(257, 3_999.0, 40_000.0, 1e6).matches();
+        assert!(few.is_some_and(|n| n <= FULL_PASS_UP_TO), "{few:?}");
+        // 257 in the first 1/62 of 10M rows: about 16,000.
+        let many = sample(257, 6_399.0, 400_000.0, 1e7).matches();
+        assert!(many.is_some_and(|n| n > FULL_PASS_UP_TO), "{many:?}");
     }
 }
