@@ -5,7 +5,9 @@
 use sea_orm::sea_query::{
     Alias, Asterisk, DynIden, Expr, ExprTrait, NullOrdering, Query, SelectStatement,
 };
-use sea_orm::{ConnectionTrait, DbBackend, Order as SqlOrder};
+use sea_orm::{
+    ConnectionTrait, DbBackend, Order as SqlOrder, TransactionSession, TransactionTrait,
+};
 
 use super::StoreError;
 
@@ -21,34 +23,56 @@ const ONE_PASS_LIMIT: u64 = 4 * EXACT_COUNT_LIMIT;
 /// The first of those passes reads at most this many (and one more).
 const PROBE_LIMIT: u64 = 256;
 
-/// How long a planner estimate is reused for the same query.
+/// How long a planner estimate, or what a probe found, is reused for the
+/// same query.
 const ESTIMATE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most estimates remembered; the memory is cleared when it fills.
 const ESTIMATES_KEPT: usize = 4096;
 
-/// Recent planner estimates by statement: a first page of a large list
-/// then costs its own SELECT only.
+/// What was recently learnt about how many rows a statement yields, by
+/// statement: the planner's estimates (a first page of a large list then
+/// costs its own SELECT only), and what a search's probe found when it
+/// matched too many to sort (the same search soon after is walked at once).
 #[derive(Debug, Clone, Default)]
-pub struct Estimates(
-    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>>,
+pub struct Estimates {
+    planned: Memo<u64>,
+    probed: Memo<(u64, bool)>,
+}
+
+/// Values by statement, each reused for [`ESTIMATE_TTL`].
+#[derive(Debug, Clone)]
+struct Memo<V>(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, V)>>>,
 );
 
-impl Estimates {
-    fn get(&self, key: &str) -> Option<u64> {
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Self(Default::default())
+    }
+}
+
+impl<V: Copy> Memo<V> {
+    fn get(&self, key: &str) -> Option<V> {
         let map = self.0.lock().ok()?;
         map.get(key)
             .filter(|(at, _)| at.elapsed() < ESTIMATE_TTL)
-            .map(|(_, n)| *n)
+            .map(|(_, v)| *v)
     }
 
-    fn put(&self, key: String, n: u64) {
+    fn put(&self, key: String, v: V) {
         if let Ok(mut map) = self.0.lock() {
             if map.len() >= ESTIMATES_KEPT {
                 map.clear();
             }
-            map.insert(key, (std::time::Instant::now(), n));
+            map.insert(key, (std::time::Instant::now(), v));
         }
     }
+}
+
+/// The key a statement's estimates are remembered by: its SQL and values.
+fn statement_key(backend: DbBackend, rows: &SelectStatement) -> String {
+    let built = backend.build(rows);
+    format!("{}\n{:?}", built.sql, built.values)
 }
 
 /// How many rows `rows` (a `SELECT … FROM t WHERE …` of the list, without
@@ -81,21 +105,19 @@ async fn planned_rows(
     estimates: &Estimates,
     rows: &SelectStatement,
 ) -> Result<u64, StoreError> {
-    let built = db.get_database_backend().build(rows);
-    let key = format!("{}\n{:?}", built.sql, built.values);
-    if let Some(n) = estimates.get(&key) {
+    let key = statement_key(db.get_database_backend(), rows);
+    if let Some(n) = estimates.planned.get(&key) {
         return Ok(n);
     }
     let n = estimate(db, rows).await?;
-    estimates.put(key, n);
+    estimates.planned.put(key, n);
     Ok(n)
 }
 
 /// The first `limit` rows of `rows` in `order`, and how many rows `rows`
 /// yields, from one statement: the matches (at most [`ONE_PASS_LIMIT`] + 1
 /// of them) are counted by a window over them while they are sorted.
-/// Not tried on backends other than PostgreSQL or when the planner expects
-/// more than [`TRUST_ESTIMATE_ABOVE`] rows; [`OnePass::TooMany`] when
+/// Not tried on backends other than PostgreSQL; [`OnePass::TooMany`] when
 /// there are more than [`ONE_PASS_LIMIT`].
 ///
 /// For a search the planner expects few matches for, PostgreSQL fetches
@@ -111,37 +133,73 @@ async fn planned_rows(
 /// partly read already): a string matching 16,000 of 10,000,000 SMEs no
 /// longer fetches 4,001 of them (80–120 ms) to learn that it matches too
 /// many to sort.
+///
+/// When the planner expects more than [`TRUST_ESTIMATE_ABOVE`] matches, the
+/// page is walked, as the planner itself would walk it but reading the
+/// order's index alone where it carries what a search tests (a string
+/// matching 63,000 of 10,000,000 SMEs: 4 ms, where a probe's bitmap of
+/// them all took 22–27 ms), and the estimate is the total. Otherwise the
+/// passes of a search the trigram index serves (`trigrams`) are kept to
+/// that index's bitmap, which bounds them by the matches. What the passes
+/// found for a search matching too many is remembered for
+/// [`ESTIMATE_TTL`]: the same search in that time skips them (5.5 ms of a
+/// 16,000-match search's 9 ms in the database at 10M), its total the one
+/// found then.
 pub(super) async fn first_page_in_one_pass(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     estimates: &Estimates,
     rows: SelectStatement,
     table: DynIden,
     order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
     limit: u64,
+    trigrams: bool,
 ) -> Result<OnePass, StoreError> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(OnePass::NotTried);
     }
     let estimate = planned_rows(db, estimates, &rows).await?;
     if estimate > TRUST_ESTIMATE_ABOVE {
-        return Ok(OnePass::NotTried);
+        return Ok(OnePass::TooMany {
+            about: estimate,
+            walk: true,
+        });
     }
-    let pass = |cap| one_pass(db, rows.clone(), table.clone(), order.clone(), limit, cap);
-    let sample = match pass(PROBE_LIMIT).await? {
-        Pass::All(found, total) => return Ok(OnePass::Page(found, total)),
-        Pass::More(sample) => sample,
-    };
-    if sample
-        .matches()
-        .is_none_or(|about| about <= FULL_PASS_UP_TO)
-    {
-        match pass(ONE_PASS_LIMIT).await? {
-            Pass::All(found, total) => return Ok(OnePass::Page(found, total)),
-            Pass::More(larger) => return Ok(too_many(&larger, estimate)),
+    let key = statement_key(DbBackend::Postgres, &rows);
+    if let Some((about, walk)) = estimates.probed.get(&key) {
+        return Ok(OnePass::TooMany { about, walk });
+    }
+    // The passes in a transaction (or savepoint) of their own, so what it
+    // sets stays with them.
+    let txn = db.begin().await?;
+    txn.execute_unprepared(if trigrams { BITMAP_ONLY } else { SERIAL })
+        .await?;
+    let pass = |cap| one_pass(&txn, rows.clone(), table.clone(), order.clone(), limit, cap);
+    let outcome = match pass(PROBE_LIMIT).await? {
+        Pass::All(found, total) => OnePass::Page(found, total),
+        Pass::More(sample) if sample.matches().is_some_and(|n| n > FULL_PASS_UP_TO) => {
+            too_many(&sample, estimate)
         }
+        Pass::More(_) => match pass(ONE_PASS_LIMIT).await? {
+            Pass::All(found, total) => OnePass::Page(found, total),
+            Pass::More(larger) => too_many(&larger, estimate),
+        },
+    };
+    txn.commit().await?;
+    if let OnePass::TooMany { about, walk } = outcome {
+        estimates.probed.put(key, (about, walk));
     }
-    Ok(too_many(&sample, estimate))
+    Ok(outcome)
 }
+
+/// A pass without parallel workers: it stops at its cap.
+const SERIAL: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
+/// A pass of a search the trigram index serves reads the matches it finds
+/// there (a bitmap scan, which also gives them in the table's order), never
+/// a walk of the whole table or of another index, however few matches the
+/// planner expects.
+const BITMAP_ONLY: &str = "SET LOCAL max_parallel_workers_per_gather = 0; \
+     SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; \
+     SET LOCAL enable_indexonlyscan = off";
 
 /// The full pass runs when the probe puts the matches at most this many:
 /// a quarter above [`ONE_PASS_LIMIT`], the probe's estimate being a sample.
@@ -239,11 +297,13 @@ impl Sample {
     }
 }
 
-/// Rows tested per match fetched, about, in the time the two take: on the
-/// 10M benchmark database a walk in the `create_time` index tested 32,000
-/// rows in 50–91 ms, and fetching and sorting 16,000 matches took 140–181
-/// ms (a fetched match 4–6 times a tested row, measured under load; 7 at
-/// 1M on a quiet machine, 0.7 µs a row against about 5 µs a match).
+/// Rows tested per match fetched, about, in the time the two take. On the
+/// 10M benchmark database, warm: walking the `(create_time, id)` index
+/// alone (migration 9) tested 29,000–37,000 rows in 9–18 ms, and fetching
+/// and sorting 16,000 matches took 27–81 ms (600–700 ms cold), a fetched
+/// match 4–10 times a tested row; before, a walk that fetched each tested
+/// row's heap page took 50–91 ms for the same rows, 4–6 times under load,
+/// and 7 at 1M on a quiet machine.
 const WALKED_ROWS_PER_FETCH: f64 = 7.0;
 
 /// What to do about a search with more matches than a pass read, `sample`
@@ -280,7 +340,7 @@ pub(super) enum OnePass {
     /// read the page by walking its order (`walk`), or by fetching and
     /// sorting every match.
     TooMany { about: u64, walk: bool },
-    /// Not tried: not PostgreSQL, or many matches expected.
+    /// Not tried: not PostgreSQL.
     NotTried,
 }
 

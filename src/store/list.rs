@@ -66,8 +66,6 @@ struct Statements<T: Table> {
     /// Every matching row, unordered and unlimited: what is counted.
     matching: SelectStatement,
     order: OrderBy,
-    /// What the rows are compiled from, for [`Statements::walked`].
-    scope: Condition,
 }
 
 impl<T: Table> Statements<T> {
@@ -86,30 +84,30 @@ impl<T: Table> Statements<T> {
     }
 
     fn compile(backend: DbBackend, scope: Condition, page: &PageQuery) -> Self {
-        let (rows, matching, order) = Self::rows(&Compiler::new(backend), scope.clone(), page);
+        let (rows, matching, order) = Self::rows(&Compiler::new(backend), scope, page);
         Self {
             rows,
             matching,
             order,
-            scope,
         }
     }
 
-    /// The page's rows read by walking the order's index, testing each row
-    /// against the search: for a search found to match too many rows to
-    /// fetch and sort them (PostgreSQL). The walk selects the keys alone,
-    /// so in the default order it reads the index only (migration 9 put
-    /// what a search tests in it); the page's rows are then fetched by key.
-    fn walked(&self, backend: DbBackend, page: &PageQuery) -> Select<T::Entity> {
-        let (walk, _, order) = Self::rows(&Compiler::walking(backend), self.scope.clone(), page);
+    /// The page's rows found by walking the order's index and testing each
+    /// row (see [`walked`]), selecting the keys alone: in creation order the
+    /// index carries what a search tests (migration 9), so the walk reads
+    /// it alone, and the page's rows are then fetched by key.
+    fn walked(&self) -> Select<T::Entity> {
         let keys = key_columns::<T>();
-        let mut walk = walk.into_query();
+        let mut walk = self.rows.clone().into_query();
         walk.clear_selects();
         for key in &keys {
             walk.column(*key);
         }
         let keys = Expr::tuple(keys.into_iter().map(Expr::col));
-        ordered(T::Entity::find().filter(keys.in_subquery(walk)), order)
+        ordered(
+            T::Entity::find().filter(keys.in_subquery(walk)),
+            self.order.clone(),
+        )
     }
 
     /// The page's rows, every matching row, and the order.
@@ -139,23 +137,28 @@ impl<T: Table> Statements<T> {
     }
 }
 
-/// The rows of a walked page (PostgreSQL), read without parallel workers.
-/// The planner, expecting the walk to test much of the index, gathers it
-/// from two workers; but a walk stops at its page's last match, and on the
-/// 1M benchmark database the workers made a 10 ms walk take 55–63 ms.
-/// `SET LOCAL` keeps the setting to this read's own transaction (or
-/// savepoint, in a read that is one already).
+/// The rows of a walked page (PostgreSQL), read in a transaction (or
+/// savepoint) of their own that keeps the planner to the walk:
+/// - no sequential scan and sort: the walk's match is written so that no
+///   statistics describe it, and on the 1M benchmark database the planner,
+///   guessing 100 matches, read and sorted every row instead (186–199 ms
+///   where the walk takes 3.5 ms);
+/// - no bitmap scan, which would fetch every match;
+/// - no parallel workers: expecting to test much of the index, the planner
+///   gathered the walk from two, and they made a 10 ms walk take 55–63 ms.
 async fn walked<T: Table>(
     reader: &DatabaseExecutor<'_>,
     rows: Select<T::Entity>,
 ) -> Result<Vec<Model<T>>, StoreError> {
     let txn = reader.begin().await?;
-    txn.execute_unprepared("SET LOCAL max_parallel_workers_per_gather = 0")
-        .await?;
+    txn.execute_unprepared(WALK_ONLY).await?;
     let rows = row::all(&txn, rows).await?;
     txn.commit().await?;
     Ok(rows)
 }
+
+const WALK_ONLY: &str = "SET LOCAL max_parallel_workers_per_gather = 0; \
+     SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off";
 
 /// `rows` in `order`.
 fn ordered<E: EntityTrait>(mut rows: Select<E>, order: OrderBy) -> Select<E> {
@@ -296,7 +299,7 @@ impl Store {
         let counting = page.counts_first_page();
         // A search's first page may be sorted and counted in one statement
         // (PostgreSQL, few matches expected).
-        if counting && page.search.is_some() {
+        if counting && let Some(search) = &page.search {
             let one_pass = first_page_in_one_pass(
                 reader,
                 &self.estimates,
@@ -304,6 +307,7 @@ impl Store {
                 T::Entity::default().into_iden(),
                 statements.order.clone(),
                 page.size + 1,
+                Compiler::<T>::served_by_trigrams(search),
             )
             .await?;
             match one_pass {
@@ -311,14 +315,16 @@ impl Store {
                     let models = row::decode_all::<Model<T>>(&found)?;
                     return Ok((models, Some(total)));
                 }
-                // More matches than one pass reads: the page is read by
-                // walking its order when that tests fewer rows than
+                // More matches than one pass reads, or than the planner
+                // expects to be few: in creation order, the page is read by
+                // walking the order's index when that tests fewer rows than
                 // fetching every match would cost (the planner, thinking
-                // them few, would fetch them all), and the count is known
-                // well enough already.
+                // them few, would fetch them all); in other orders, whose
+                // indexes carry no search, as the planner sees fit. The
+                // count is known well enough already.
                 OnePass::TooMany { about, walk } => {
-                    let rows = if walk {
-                        walked::<T>(reader, statements.walked(self.backend(), page)).await?
+                    let rows = if walk && page.order.is_creation() {
+                        walked::<T>(reader, statements.walked()).await?
                     } else {
                         row::all(reader, statements.rows.clone()).await?
                     };

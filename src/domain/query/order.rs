@@ -24,6 +24,11 @@ pub struct Order {
 }
 
 impl Order {
+    /// Whether this is creation order (either way), the default.
+    pub fn is_creation(&self) -> bool {
+        matches!(self.keys.as_slice(), [key] if key.field == Field::CreateTime)
+    }
+
     /// Creation order, the default.
     pub fn creation() -> Self {
         Self {

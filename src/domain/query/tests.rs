@@ -138,3 +138,15 @@ fn unparsable_filters_say_so_once() {
     assert!(!e.contains("is not a valid"), "{e}");
     assert!(e.starts_with("cannot be read as an AIP-160 filter"), "{e}");
 }
+
+#[test]
+fn creation_order_is_told_apart_either_way() {
+    for text in ["", "create_time", "create_time desc"] {
+        let order = parse_order_by(Collection::Smes, text).expect("valid");
+        assert!(order.is_creation(), "{text:?}");
+    }
+    for text in ["display_name", "create_time, display_name", "update_time"] {
+        let order = parse_order_by(Collection::Smes, text).expect("valid");
+        assert!(!order.is_creation(), "{text:?}");
+    }
+}

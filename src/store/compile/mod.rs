@@ -145,8 +145,6 @@ pub(super) struct Compiler<T> {
     backend: DbBackend,
     /// Name columns with their table, for queries that join another.
     qualify: bool,
-    /// Searches that no index serves (see [`Compiler::walking`]).
-    walk: bool,
     table: PhantomData<fn() -> T>,
 }
 
@@ -156,20 +154,7 @@ impl<T: Table> Compiler<T> {
         Self {
             backend,
             qualify: false,
-            walk: false,
             table: PhantomData,
-        }
-    }
-
-    /// For a search read by walking the order's index and testing each
-    /// row (PostgreSQL): its matches are written so that no trigram index
-    /// can serve them (`(search_name || '') LIKE …`, the same test), and the
-    /// planner cannot fall back to fetching and sorting every match. Used
-    /// once a search is known to match more rows than that costs.
-    pub fn walking(backend: DbBackend) -> Self {
-        Self {
-            walk: true,
-            ..Self::new(backend)
         }
     }
 
@@ -208,14 +193,11 @@ impl<T: Table> Compiler<T> {
                 // The pattern is lower-cased by PostgreSQL's own `lower`, as
                 // the column is; its escape character `\` has no case.
                 let pattern = like_pattern(self.backend, wildcard, text);
-                let mut search_name = if self.qualify {
+                let search_name = if self.qualify {
                     Expr::col((T::Entity::default(), Derived::SearchName))
                 } else {
                     Expr::col(Derived::SearchName)
                 };
-                if self.walk {
-                    search_name = search_name.concatenate(Expr::cust("''"));
-                }
                 search_name.binary(BinOper::Like, Func::lower(Expr::val(pattern)))
             } else {
                 like_ci(self.backend, column, like(self.backend, wildcard, text))
@@ -330,6 +312,18 @@ impl<T: Table> Compiler<T> {
         Condition::all().add(id.in_subquery(sub.to_owned()))
     }
 
+    /// Whether PostgreSQL's trigram indexes serve `search`: it holds a word
+    /// of three letters or digits or more. pg_trgm takes trigrams from the
+    /// words of a pattern, and from a shorter word next to a wildcard none;
+    /// such a pattern is answered by reading the whole index. Its digits
+    /// (a business number's) then hold three in a row too.
+    pub fn served_by_trigrams(search: &Search) -> bool {
+        search
+            .text
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word.chars().count() >= 3)
+    }
+
     /// A search over the display name, and the business number's digits
     /// for enterprises.
     pub fn search(&self, search: &Search) -> Condition {
@@ -342,9 +336,7 @@ impl<T: Table> Compiler<T> {
         {
             // A fixed expression of ours (no caller text), the one the
             // PostgreSQL trigram index is built on.
-            let unindexed = if self.walk { " || ''" } else { "" };
-            let digits_only =
-                Expr::cust(format!("replace({}, '-', ''){unindexed}", number.as_str()));
+            let digits_only = Expr::cust(format!("replace({}, '-', '')", number.as_str()));
             c = c.add(
                 Condition::all()
                     .add(digits_only.like(like(self.backend, None, digits)))

@@ -197,19 +197,18 @@ fn every_field_has_a_column_or_a_traversal() {
     check::<crate::store::Participations>();
 }
 
-/// A search read by walking an order's index tests each row with the same
-/// match, written so that no trigram index serves it: the planner can only
-/// walk, never fetch and sort every match.
+/// A search is read through the trigram indexes only when it holds a word
+/// of three characters they can take trigrams from.
 #[test]
-fn walked_searches_match_without_an_index() {
-    let search = parse_search("123-45")
-        .expect("valid search")
-        .expect("a search");
-    assert_eq!(
-        select::<Smes>(
-            DbBackend::Postgres,
-            Compiler::<Smes>::walking(DbBackend::Postgres).search(&search)
-        ),
-        "SELECT * FROM smes WHERE (search_name || ('')) LIKE LOWER('%123-45%') OR ((replace(business_number, '-', '') || '') LIKE '%12345%' AND business_number IS NOT NULL)"
-    );
+fn searches_with_a_three_character_word_are_served_by_trigrams() {
+    let served = |text: &str| {
+        let search = parse_search(text).expect("valid").expect("a search");
+        Compiler::<Smes>::served_by_trigrams(&search)
+    };
+    for text in ["일테크", "Han", "124-81", "대원정 밀", "a-bcd"] {
+        assert!(served(text), "{text}");
+    }
+    for text in ["정밀", "1-2-3", "a b", "ab-cd", "대원 정밀"] {
+        assert!(!served(text), "{text}");
+    }
 }
