@@ -139,9 +139,9 @@ impl<T: Table> Statements<T> {
 
 /// The rows of a walked page (PostgreSQL), read in a transaction (or
 /// savepoint) of their own that keeps the planner to the walk:
-/// - no sequential scan and sort: the walk's match is written so that no
-///   statistics describe it, and on the 1M benchmark database the planner,
-///   guessing 100 matches, read and sorted every row instead (186–199 ms
+/// - no sequential scan and sort: expecting few matches (100 of 1,000,000
+///   for a string that no name in its statistics holds), the planner read
+///   and sorted every row of the 1M benchmark database instead (186–199 ms
 ///   where the walk takes 3.5 ms);
 /// - no bitmap scan, which would fetch every match;
 /// - no parallel workers: expecting to test much of the index, the planner
@@ -297,8 +297,8 @@ impl Store {
         reader: &DatabaseExecutor<'_>,
     ) -> Result<(Vec<Model<T>>, Option<u64>), StoreError> {
         let counting = page.counts_first_page();
-        // A search's first page may be sorted and counted in one statement
-        // (PostgreSQL, few matches expected).
+        // A search's first page is probed, then sorted and counted in one
+        // statement, or walked (PostgreSQL).
         if counting && let Some(search) = &page.search {
             let one_pass = first_page_in_one_pass(
                 reader,
