@@ -48,8 +48,12 @@ const MAX_BATCH: usize = 64;
 /// behind one statement at a time (a statement and its round trip cost
 /// the database several times what one more key in it does: measured,
 /// twice the Gets per second of PostgreSQL's CPU); a statement slower than
-/// this, or a full batch waiting, starts a second.
-const SLOW: Duration = Duration::from_millis(5);
+/// this, or a full batch waiting, starts a second. At 10,000,000 SMEs a
+/// batch of random ids reads most of its rows from outside PostgreSQL's
+/// buffers and takes 1.5–5 ms: at 5 ms the lane mostly kept to one
+/// statement, one backend on one core, and Gets grew 2.4–2.9× from 1M;
+/// at 1 ms they grew 1.1× (`BENCH_ONLY=get`, 1M and 10M in one run).
+const SLOW: Duration = Duration::from_millis(1);
 
 /// One lane per table, made on its first read.
 #[derive(Default)]
