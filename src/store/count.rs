@@ -106,6 +106,16 @@ async fn planned_rows(
     rows: &SelectStatement,
 ) -> Result<u64, StoreError> {
     let key = statement_key(db.get_database_backend(), rows);
+    planned_rows_by(db, estimates, rows, key).await
+}
+
+/// [`planned_rows`], remembered by `key` (the statement's own).
+async fn planned_rows_by(
+    db: &impl ConnectionTrait,
+    estimates: &Estimates,
+    rows: &SelectStatement,
+    key: String,
+) -> Result<u64, StoreError> {
     if let Some(n) = estimates.planned.get(&key) {
         return Ok(n);
     }
@@ -150,21 +160,22 @@ pub(super) async fn first_page_in_one_pass(
     estimates: &Estimates,
     rows: SelectStatement,
     table: DynIden,
-    order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
+    order: OrderBy,
     limit: u64,
     trigrams: bool,
 ) -> Result<OnePass, StoreError> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(OnePass::NotTried);
     }
-    let estimate = planned_rows(db, estimates, &rows).await?;
+    // One key for both memos: the statement's SQL is built once.
+    let key = statement_key(DbBackend::Postgres, &rows);
+    let estimate = planned_rows_by(db, estimates, &rows, key.clone()).await?;
     if estimate > TRUST_ESTIMATE_ABOVE {
         return Ok(OnePass::TooMany {
             about: estimate,
             walk: true,
         });
     }
-    let key = statement_key(DbBackend::Postgres, &rows);
     if let Some((about, walk)) = estimates.probed.get(&key) {
         return Ok(OnePass::TooMany { about, walk });
     }
@@ -219,7 +230,7 @@ async fn one_pass(
     db: &impl ConnectionTrait,
     rows: SelectStatement,
     table: DynIden,
-    order: Vec<(Expr, SqlOrder, Option<NullOrdering>)>,
+    order: OrderBy,
     limit: u64,
     cap: u64,
 ) -> Result<Pass, StoreError> {
@@ -343,6 +354,9 @@ pub(super) enum OnePass {
     /// Not tried: not PostgreSQL.
     NotTried,
 }
+
+/// An ORDER BY: each expression, its direction and where NULLs go.
+pub(super) type OrderBy = Vec<(Expr, SqlOrder, Option<NullOrdering>)>;
 
 /// The alias a count is read from.
 pub(super) const COUNTED: &str = "n";

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoIden, NullOrdering, SelectStatement};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoIden, SelectStatement};
 use sea_orm::{
-    ConnectionTrait, DatabaseExecutor, DbBackend, EntityTrait, Order as SqlOrder, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, TransactionTrait,
+    ConnectionTrait, DatabaseExecutor, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, TransactionTrait,
 };
 
 use super::compile::Compiler;
-use super::count::{OnePass, first_page_in_one_pass, total_size};
+use super::count::{OnePass, OrderBy, first_page_in_one_pass, total_size};
 use super::entity::row;
 use super::pool::Lease;
 use super::table::{Model, RecordKey, Table, decode, key_columns, live, order_values};
@@ -55,9 +55,6 @@ impl PageQuery {
         }
     }
 }
-
-/// An ORDER BY: each expression, its direction and where NULLs go.
-type OrderBy = Vec<(Expr, SqlOrder, Option<NullOrdering>)>;
 
 /// The statements of one page.
 struct Statements<T: Table> {
