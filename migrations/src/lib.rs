@@ -13,6 +13,7 @@ mod m20261126_000006_add_search_names;
 mod m20261130_000007_create_journal;
 mod m20261201_000008_add_journal_write_id;
 mod m20261201_000009_cover_search_walks;
+mod m20261201_000010_sample_search_names_finely;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_create_journal::Migration),
             Box::new(m20261201_000008_add_journal_write_id::Migration),
             Box::new(m20261201_000009_cover_search_walks::Migration),
+            Box::new(m20261201_000010_sample_search_names_finely::Migration),
         ]
     }
 }

@@ -19,7 +19,7 @@ const TRUST_ESTIMATE_ABOVE: u64 = 10 * EXACT_COUNT_LIMIT;
 /// A first page of a search on PostgreSQL reads at most this many matches
 /// in one pass, counting them as it sorts them (see
 /// [`first_page_in_one_pass`]); with more it is read in order instead.
-const ONE_PASS_LIMIT: u64 = 4 * EXACT_COUNT_LIMIT;
+const ONE_PASS_LIMIT: u64 = 2 * EXACT_COUNT_LIMIT;
 /// The first of those passes reads at most this many (and one more).
 const PROBE_LIMIT: u64 = 256;
 
@@ -126,9 +126,9 @@ async fn planned_rows_by(
 
 /// The first `limit` rows of `rows` in `order`, and how many rows `rows`
 /// yields, from one statement: the matches (at most [`ONE_PASS_LIMIT`] + 1
-/// of them) are counted by a window over them while they are sorted.
-/// Not tried on backends other than PostgreSQL; [`OnePass::TooMany`] when
-/// there are more than [`ONE_PASS_LIMIT`].
+/// of them, or all of those to be fetched and sorted anyway) are counted
+/// by a window over them while they are sorted. Not tried on backends
+/// other than PostgreSQL; [`OnePass::TooMany`] when there are more.
 ///
 /// For a search the planner expects few matches for, PostgreSQL fetches
 /// every match from the trigram index to sort them anyway; counting them
@@ -138,9 +138,10 @@ async fn planned_rows_by(
 ///
 /// A first, smaller pass reads at most [`PROBE_LIMIT`] + 1 matches: all of
 /// them for a rare string; for a common one, enough to tell from how much
-/// of the table they came how many match in all. The full pass runs only
-/// when that is about [`ONE_PASS_LIMIT`] or fewer (its heap pages then
-/// partly read already): a string matching 16,000 of 10,000,000 SMEs no
+/// of the table they came how many match in all. A full pass follows
+/// when that is about [`ONE_PASS_LIMIT`] or fewer, or when the matches are
+/// few enough to fetch and sort rather than walk, then reading them all
+/// ([`full_pass_cap`]): a string matching 16,000 of 10,000,000 SMEs no
 /// longer fetches 4,001 of them (80–120 ms) to learn that it matches too
 /// many to sort.
 ///
@@ -187,12 +188,12 @@ pub(super) async fn first_page_in_one_pass(
     let pass = |cap| one_pass(&txn, rows.clone(), table.clone(), order.clone(), limit, cap);
     let outcome = match pass(PROBE_LIMIT).await? {
         Pass::All(found, total) => OnePass::Page(found, total),
-        Pass::More(sample) if sample.matches().is_some_and(|n| n > FULL_PASS_UP_TO) => {
-            too_many(&sample, estimate)
-        }
-        Pass::More(_) => match pass(ONE_PASS_LIMIT).await? {
-            Pass::All(found, total) => OnePass::Page(found, total),
-            Pass::More(larger) => too_many(&larger, estimate),
+        Pass::More(sample) => match full_pass_cap(&sample, estimate) {
+            None => too_many(&sample, estimate),
+            Some(cap) => match pass(cap).await? {
+                Pass::All(found, total) => OnePass::Page(found, total),
+                Pass::More(larger) => too_many(&larger, estimate),
+            },
         },
     };
     txn.commit().await?;
@@ -210,11 +211,39 @@ const SERIAL: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
 /// planner expects.
 const BITMAP_ONLY: &str = "SET LOCAL max_parallel_workers_per_gather = 0; \
      SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; \
-     SET LOCAL enable_indexonlyscan = off";
+     SET LOCAL enable_indexonlyscan = off; SET LOCAL plan_cache_mode = force_generic_plan";
 
-/// The full pass runs when the probe puts the matches at most this many:
-/// a quarter above [`ONE_PASS_LIMIT`], the probe's estimate being a sample.
-const FULL_PASS_UP_TO: f64 = 1.25 * ONE_PASS_LIMIT as f64;
+/// The full pass after a probe reads up to this many times the matches
+/// the probe's sample puts there, the sample being a sample.
+const SAMPLE_MARGIN: f64 = 1.25;
+
+/// The probe's sample puts the matches at most this many: a full pass
+/// counts them, exactly, if [`ONE_PASS_LIMIT`] or fewer.
+const FULL_PASS_UP_TO: f64 = SAMPLE_MARGIN * ONE_PASS_LIMIT as f64;
+
+/// Whether a full pass follows a probe that read `sample`, and how many
+/// matches it reads at most. When the page is to be fetched and sorted
+/// rather than walked, all of them by the sample (and at least
+/// [`ONE_PASS_LIMIT`]): the page and its exact count then come from that
+/// one pass (a string matching 4,500 of 10,000,000 SMEs had a full pass
+/// stop at 4,001 and the page fetch every match again, 30–48 ms). When it
+/// is to be walked, [`ONE_PASS_LIMIT`] if the sample puts the matches near
+/// that or below, so a count that can be exact is; else none (at 1M SMEs
+/// a full pass that stopped at 4,001 of 5,400 digit matches, to count
+/// exactly any string matching 4,000 or fewer, took 10 of a search's
+/// 18 ms, the walk after it 4). Without the
+/// table's sizes, the planner's `estimate` decides.
+fn full_pass_cap(sample: &Sample, estimate: u64) -> Option<u64> {
+    let expected = sample.matches();
+    match too_many(sample, estimate) {
+        OnePass::TooMany { walk: false, .. } => {
+            let all = SAMPLE_MARGIN * expected.unwrap_or(estimate as f64);
+            Some(Ord::max(ONE_PASS_LIMIT, all.ceil() as u64))
+        }
+        _ if expected.is_some_and(|n| n <= FULL_PASS_UP_TO) => Some(ONE_PASS_LIMIT),
+        _ => None,
+    }
+}
 
 /// What one capped pass over the matches read.
 enum Pass {
@@ -465,7 +494,7 @@ mod tests {
         let (about, walk) = walks(4_001, 319_999.0, 400_000.0, 1e7);
         assert!((4_900..5_100).contains(&about), "{about}");
         assert!(!walk);
-        // At 1M rows, more than 4,000 matches are always walked.
+        // At 1M rows, 4,000 matches and more are always walked.
         assert!(walks(4_001, 39_999.0, 40_000.0, 1e6).1);
         let no_size = Sample {
             seen: 4_001,
@@ -484,15 +513,37 @@ mod tests {
     }
 
     /// The full pass runs when the probe's sample puts the matches near
-    /// the one pass's limit or below, not for a string matching thousands
-    /// more.
+    /// the one pass's limit or below, reading them all when they are to
+    /// be fetched and sorted anyway; not for a string to be walked.
     #[test]
     fn the_probe_decides_whether_a_full_pass_runs() {
-        // 257 matches in the first tenth of the table: about 2,570.
-        let few = sample(257, 3_999.0, 40_000.0, 1e6).matches();
-        assert!(few.is_some_and(|n| n <= FULL_PASS_UP_TO), "{few:?}");
-        // 257 in the first 1/62 of 10M rows: about 16,000.
-        let many = sample(257, 6_399.0, 400_000.0, 1e7).matches();
-        assert!(many.is_some_and(|n| n > FULL_PASS_UP_TO), "{many:?}");
+        // 257 matches in the first tenth of 1M rows: about 2,570, fewer
+        // than a walk pays for; all read.
+        let cap = full_pass_cap(&sample(257, 3_999.0, 40_000.0, 1e6), 0);
+        assert!(cap.is_some_and(|c| (3_200..3_220).contains(&c)), "{cap:?}");
+        // 257 in the first 1/62 of 10M rows: about 16,000, walked.
+        assert_eq!(
+            full_pass_cap(&sample(257, 6_399.0, 400_000.0, 1e7), 0),
+            None
+        );
+        // 257 in the first 1/17 of 10M rows: about 4,500, fetched and
+        // sorted, so the full pass reads them all with a margin.
+        let cap = full_pass_cap(&sample(257, 22_856.0, 400_000.0, 1e7), 0);
+        assert!(cap.is_some_and(|c| (5_500..5_700).contains(&c)), "{cap:?}");
+        // 1,234 of 4,100 rows are walked, but may number 2,000 or fewer: a
+        // full pass counts up to that. At 1M rows 4,500 are walked at once.
+        assert_eq!(
+            full_pass_cap(&sample(257, 19.8, 100.0, 4_100.0), 0),
+            Some(ONE_PASS_LIMIT)
+        );
+        assert_eq!(full_pass_cap(&sample(257, 2_284.0, 40_000.0, 1e6), 0), None);
+        // Without the table's sizes, walked.
+        let no_size = Sample {
+            seen: 257,
+            last_block: None,
+            pages: None,
+            tuples: None,
+        };
+        assert_eq!(full_pass_cap(&no_size, 9_000), None);
     }
 }

@@ -194,6 +194,7 @@ const TESTS: &[Test] = tests! {
     ]
     POSTGRES: App [
         service::database_down_is_unavailable_and_not_serving,
+        query::search_names_are_sampled_finely,
     ]
     POSTGRES: Async [
         replica::reads_off_a_standby_never_miss_the_callers_writes,
