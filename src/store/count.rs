@@ -19,7 +19,7 @@ const TRUST_ESTIMATE_ABOVE: u64 = 10 * EXACT_COUNT_LIMIT;
 /// A first page of a search on PostgreSQL reads at most this many matches
 /// in one pass, counting them as it sorts them (see
 /// [`first_page_in_one_pass`]); with more it is read in order instead.
-const ONE_PASS_LIMIT: u64 = 2 * EXACT_COUNT_LIMIT;
+const ONE_PASS_LIMIT: u64 = EXACT_COUNT_LIMIT;
 /// The first of those passes reads at most this many (and one more).
 const PROBE_LIMIT: u64 = 256;
 
@@ -227,11 +227,13 @@ const FULL_PASS_UP_TO: f64 = SAMPLE_MARGIN * ONE_PASS_LIMIT as f64;
 /// [`ONE_PASS_LIMIT`]): the page and its exact count then come from that
 /// one pass (a string matching 4,500 of 10,000,000 SMEs had a full pass
 /// stop at 4,001 and the page fetch every match again, 30–48 ms). When it
-/// is to be walked, [`ONE_PASS_LIMIT`] if the sample puts the matches near
-/// that or below, so a count that can be exact is; else none (at 1M SMEs
-/// a full pass that stopped at 4,001 of 5,400 digit matches, to count
-/// exactly any string matching 4,000 or fewer, took 10 of a search's
-/// 18 ms, the walk after it 4). Without the
+/// is to be walked, [`ONE_PASS_LIMIT`] if the sample or the planner's
+/// `estimate` puts the matches near that or below, so a count that can be
+/// exact is; else none (at 1M SMEs a full pass that stopped at 4,001 of
+/// 5,400 digit matches, to count exactly any string matching 4,000 or
+/// fewer, took 10 of a search's 18 ms, the walk after it 4; one that read
+/// all 1,600 matches of a syllable and a trade, 9 ms, where a walk tests
+/// 32,000 index entries in about 5). Without the
 /// table's sizes, the planner's `estimate` decides.
 fn full_pass_cap(sample: &Sample, estimate: u64) -> Option<u64> {
     let expected = sample.matches();
@@ -240,7 +242,12 @@ fn full_pass_cap(sample: &Sample, estimate: u64) -> Option<u64> {
             let all = SAMPLE_MARGIN * expected.unwrap_or(estimate as f64);
             Some(Ord::max(ONE_PASS_LIMIT, all.ceil() as u64))
         }
-        _ if expected.is_some_and(|n| n <= FULL_PASS_UP_TO) => Some(ONE_PASS_LIMIT),
+        // The planner's estimate, from names across the table, as a second
+        // opinion: matches crowded at the table's start (a batch imported
+        // at once) lead the sample to put them too high.
+        _ if expected.is_some_and(|n| n.min(estimate as f64) <= FULL_PASS_UP_TO) => {
+            Some(ONE_PASS_LIMIT)
+        }
         _ => None,
     }
 }
@@ -338,13 +345,15 @@ impl Sample {
 }
 
 /// Rows tested per match fetched, about, in the time the two take. On the
-/// 10M benchmark database, warm: walking the `(create_time, id)` index
-/// alone (migration 9) tested 29,000–37,000 rows in 9–18 ms, and fetching
-/// and sorting 16,000 matches took 27–81 ms (600–700 ms cold), a fetched
-/// match 4–10 times a tested row; before, a walk that fetched each tested
-/// row's heap page took 50–91 ms for the same rows, 4–6 times under load,
-/// and 7 at 1M on a quiet machine.
-const WALKED_ROWS_PER_FETCH: f64 = 7.0;
+/// benchmark databases, with PostgreSQL's default 128 MB of buffers (a
+/// match's heap page read from the operating system's cache): at 1M,
+/// fetching and sorting 1,555 matches took 9.3 ms (6 µs a match) and a
+/// walk tested 17,400 entries in 3.2 ms (0.2 µs an entry); at 10M, walks
+/// tested 29,000–37,000 rows in 9–18 ms and 16,000 matches took 27–81 ms
+/// (the figure was 7 then; 20 measured better: strings of sampled names at
+/// 8 callers, p99 45–48 ms at 1M against 55–62 ms, and 110 against
+/// 114–120 ms at 10M).
+const WALKED_ROWS_PER_FETCH: f64 = 20.0;
 
 /// What to do about a search with more matches than a pass read, `sample`
 /// being what it read. A page walked in the order's index tests `page
@@ -352,7 +361,7 @@ const WALKED_ROWS_PER_FETCH: f64 = 7.0;
 /// each one's heap page. The walk is chosen when it tests fewer rows than
 /// [`WALKED_ROWS_PER_FETCH`] times the matches: a search matching 16,000 of
 /// 10,000,000 SMEs walks about 32,000 rows instead of fetching 16,000 heap
-/// pages; one matching 5,000 is fetched and sorted. Without the table's
+/// pages; one matching 4,000 is fetched and sorted. Without the table's
 /// sizes, the planner's `estimate` stands for the total and the page is
 /// walked.
 fn too_many(sample: &Sample, estimate: u64) -> OnePass {
@@ -512,31 +521,34 @@ mod tests {
         ));
     }
 
-    /// The full pass runs when the probe's sample puts the matches near
-    /// the one pass's limit or below, reading them all when they are to
-    /// be fetched and sorted anyway; not for a string to be walked.
+    /// The full pass runs when the probe's sample, or the planner, puts the
+    /// matches near the one pass's limit or below, reading them all when
+    /// they are to be fetched and sorted anyway; not for a string to be
+    /// walked.
     #[test]
     fn the_probe_decides_whether_a_full_pass_runs() {
-        // 257 matches in the first tenth of 1M rows: about 2,570, fewer
-        // than a walk pays for; all read.
-        let cap = full_pass_cap(&sample(257, 3_999.0, 40_000.0, 1e6), 0);
-        assert!(cap.is_some_and(|c| (3_200..3_220).contains(&c)), "{cap:?}");
         // 257 in the first 1/62 of 10M rows: about 16,000, walked.
         assert_eq!(
-            full_pass_cap(&sample(257, 6_399.0, 400_000.0, 1e7), 0),
+            full_pass_cap(&sample(257, 6_399.0, 400_000.0, 1e7), 18_000),
             None
         );
-        // 257 in the first 1/17 of 10M rows: about 4,500, fetched and
-        // sorted, so the full pass reads them all with a margin.
-        let cap = full_pass_cap(&sample(257, 22_856.0, 400_000.0, 1e7), 0);
-        assert!(cap.is_some_and(|c| (5_500..5_700).contains(&c)), "{cap:?}");
-        // 1,234 of 4,100 rows are walked, but may number 2,000 or fewer: a
-        // full pass counts up to that. At 1M rows 4,500 are walked at once.
+        // About 3,000 of 10M: fewer than a walk pays for, all read with a
+        // margin.
+        let cap = full_pass_cap(&sample(257, 34_266.0, 400_000.0, 1e7), 3_000);
+        assert!(cap.is_some_and(|c| (3_700..3_800).contains(&c)), "{cap:?}");
+        // About 2,570 of 1M: walked, no full pass; about 1,100: read.
         assert_eq!(
-            full_pass_cap(&sample(257, 19.8, 100.0, 4_100.0), 0),
-            Some(ONE_PASS_LIMIT)
+            full_pass_cap(&sample(257, 3_999.0, 40_000.0, 1e6), 2_600),
+            None
         );
-        assert_eq!(full_pass_cap(&sample(257, 2_284.0, 40_000.0, 1e6), 0), None);
+        let cap = full_pass_cap(&sample(257, 9_345.0, 40_000.0, 1e6), 1_100);
+        assert!(cap.is_some_and(|c| (1_360..1_390).contains(&c)), "{cap:?}");
+        // Matches crowded at the start of 4,100 rows: the sample puts them
+        // at 1,430, the planner at 900, so a pass counts up to 1,000; with
+        // the planner at 2,000 too, walked.
+        let crowded = sample(257, 17.0, 100.0, 4_100.0);
+        assert_eq!(full_pass_cap(&crowded, 900), Some(ONE_PASS_LIMIT));
+        assert_eq!(full_pass_cap(&crowded, 2_000), None);
         // Without the table's sizes, walked.
         let no_size = Sample {
             seen: 257,
