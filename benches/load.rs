@@ -736,21 +736,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
             let words = Arc::new(words);
-            let run = load(&channels, callers, secs, move |ch, r| {
-                let words = words.clone();
-                async move {
-                    let mut c = SmeServiceClient::new(ch);
-                    let search = words[(r % words.len() as u64) as usize].clone();
-                    c.list_smes(pb::ListSmesRequest {
-                        page_size: 50,
-                        search,
-                        ..Default::default()
-                    })
-                    .await
-                    .is_ok()
-                }
-            })
-            .await;
+            let run =
+                load(&channels, callers, secs, move |ch, r| {
+                    let words = words.clone();
+                    async move {
+                        search_page(ch, words[(r % words.len() as u64) as usize].clone()).await
+                    }
+                })
+                .await;
             table.row(
                 &format!("ListSmes search, {chars} characters, {callers} callers"),
                 format!(
@@ -785,14 +778,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 async move {
                     let search =
                         strings[next.fetch_add(1, Ordering::Relaxed) % strings.len()].clone();
-                    let mut c = SmeServiceClient::new(ch);
-                    c.list_smes(pb::ListSmesRequest {
-                        page_size: 50,
-                        search,
-                        ..Default::default()
-                    })
-                    .await
-                    .is_ok()
+                    search_page(ch, search).await
                 }
             })
             .await;
@@ -1066,6 +1052,18 @@ fn server_resources(pid: Option<u32>) -> (f64, usize, usize) {
         }
     }
     (rss, fds, sockets)
+}
+
+/// A first page of 50 SMEs matching `search`: whether it was answered.
+async fn search_page(ch: Channel, search: String) -> bool {
+    SmeServiceClient::new(ch)
+        .list_smes(pb::ListSmesRequest {
+            page_size: 50,
+            search,
+            ..Default::default()
+        })
+        .await
+        .is_ok()
 }
 
 /// Distinct runs of `chars` letters or digits from the names of about

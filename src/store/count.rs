@@ -189,8 +189,8 @@ pub(super) async fn first_page_in_one_pass(
     let outcome = match pass(PROBE_LIMIT).await? {
         Pass::All(found, total) => OnePass::Page(found, total),
         Pass::More(sample) => match full_pass_cap(&sample, estimate) {
-            None => too_many(&sample, estimate),
-            Some(cap) => match pass(cap).await? {
+            Err(decided) => decided,
+            Ok(cap) => match pass(cap).await? {
                 Pass::All(found, total) => OnePass::Page(found, total),
                 Pass::More(larger) => too_many(&larger, estimate),
             },
@@ -233,22 +233,23 @@ const FULL_PASS_UP_TO: f64 = SAMPLE_MARGIN * ONE_PASS_LIMIT as f64;
 /// 5,400 digit matches, to count exactly any string matching 4,000 or
 /// fewer, took 10 of a search's 18 ms, the walk after it 4; one that read
 /// all 1,600 matches of a syllable and a trade, 9 ms, where a walk tests
-/// 32,000 index entries in about 5). Without the
-/// table's sizes, the planner's `estimate` decides.
-fn full_pass_cap(sample: &Sample, estimate: u64) -> Option<u64> {
+/// 32,000 index entries in about 5). Without the table's sizes, the
+/// planner's `estimate` decides. With no full pass, what [`too_many`]
+/// decided from the sample.
+fn full_pass_cap(sample: &Sample, estimate: u64) -> Result<u64, OnePass> {
     let expected = sample.matches();
     match too_many(sample, estimate) {
         OnePass::TooMany { walk: false, .. } => {
             let all = SAMPLE_MARGIN * expected.unwrap_or(estimate as f64);
-            Some(Ord::max(ONE_PASS_LIMIT, all.ceil() as u64))
+            Ok(Ord::max(ONE_PASS_LIMIT, all.ceil() as u64))
         }
         // The planner's estimate, from names across the table, as a second
         // opinion: matches crowded at the table's start (a batch imported
         // at once) lead the sample to put them too high.
         _ if expected.is_some_and(|n| n.min(estimate as f64) <= FULL_PASS_UP_TO) => {
-            Some(ONE_PASS_LIMIT)
+            Ok(ONE_PASS_LIMIT)
         }
-        _ => None,
+        decided => Err(decided),
     }
 }
 
@@ -527,28 +528,29 @@ mod tests {
     /// walked.
     #[test]
     fn the_probe_decides_whether_a_full_pass_runs() {
+        let cap = |sample: &Sample, estimate| full_pass_cap(sample, estimate).ok();
         // 257 in the first 1/62 of 10M rows: about 16,000, walked.
-        assert_eq!(
-            full_pass_cap(&sample(257, 6_399.0, 400_000.0, 1e7), 18_000),
-            None
-        );
+        assert_eq!(cap(&sample(257, 6_399.0, 400_000.0, 1e7), 18_000), None);
         // About 3,000 of 10M: fewer than a walk pays for, all read with a
         // margin.
-        let cap = full_pass_cap(&sample(257, 34_266.0, 400_000.0, 1e7), 3_000);
-        assert!(cap.is_some_and(|c| (3_700..3_800).contains(&c)), "{cap:?}");
-        // About 2,570 of 1M: walked, no full pass; about 1,100: read.
-        assert_eq!(
-            full_pass_cap(&sample(257, 3_999.0, 40_000.0, 1e6), 2_600),
-            None
+        let found = cap(&sample(257, 34_266.0, 400_000.0, 1e7), 3_000);
+        assert!(
+            found.is_some_and(|c| (3_700..3_800).contains(&c)),
+            "{found:?}"
         );
-        let cap = full_pass_cap(&sample(257, 9_345.0, 40_000.0, 1e6), 1_100);
-        assert!(cap.is_some_and(|c| (1_360..1_390).contains(&c)), "{cap:?}");
+        // About 2,570 of 1M: walked, no full pass; about 1,100: read.
+        assert_eq!(cap(&sample(257, 3_999.0, 40_000.0, 1e6), 2_600), None);
+        let found = cap(&sample(257, 9_345.0, 40_000.0, 1e6), 1_100);
+        assert!(
+            found.is_some_and(|c| (1_360..1_390).contains(&c)),
+            "{found:?}"
+        );
         // Matches crowded at the start of 4,100 rows: the sample puts them
         // at 1,430, the planner at 900, so a pass counts up to 1,000; with
         // the planner at 2,000 too, walked.
         let crowded = sample(257, 17.0, 100.0, 4_100.0);
-        assert_eq!(full_pass_cap(&crowded, 900), Some(ONE_PASS_LIMIT));
-        assert_eq!(full_pass_cap(&crowded, 2_000), None);
+        assert_eq!(cap(&crowded, 900), Some(ONE_PASS_LIMIT));
+        assert_eq!(cap(&crowded, 2_000), None);
         // Without the table's sizes, walked.
         let no_size = Sample {
             seen: 257,
@@ -556,6 +558,6 @@ mod tests {
             pages: None,
             tuples: None,
         };
-        assert_eq!(full_pass_cap(&no_size, 9_000), None);
+        assert_eq!(cap(&no_size, 9_000), None);
     }
 }
